@@ -1,0 +1,1 @@
+//! mc-objectstore (under construction).

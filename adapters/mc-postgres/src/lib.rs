@@ -1,0 +1,1 @@
+//! mc-postgres (under construction).

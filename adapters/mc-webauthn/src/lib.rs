@@ -1,0 +1,1 @@
+//! mc-webauthn (under construction).
