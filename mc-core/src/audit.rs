@@ -71,6 +71,10 @@ pub struct AuditSubject {
 /// An event that has not yet been appended to a chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAuditEvent {
+    /// A caller-chosen event id, unique within the tenant (e.g. derived from an
+    /// idempotency key, so the id is known before the commit). When `None`, sealing
+    /// derives one from the chain position.
+    pub id: Option<String>,
     /// Event type, e.g. [`EXEC_ACTION`].
     pub kind: String,
     /// Who.
@@ -94,6 +98,7 @@ impl NewAuditEvent {
         ts: OffsetDateTime,
     ) -> Self {
         NewAuditEvent {
+            id: None,
             kind: EXEC_ACTION.to_string(),
             actor: AuditActor {
                 sub: actor.clone(),
@@ -108,6 +113,12 @@ impl NewAuditEvent {
         }
     }
 
+    /// Sets the event id (builder style); see [`NewAuditEvent::id`].
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
     /// The tenant whose chain this event belongs to.
     pub fn tenant(&self) -> &TenantId {
         &self.actor.tenant
@@ -118,7 +129,9 @@ impl NewAuditEvent {
     pub fn seal(self, seq: u64, prev: &str) -> AuditEvent {
         let ts = truncate_to_seconds(self.ts);
         let mut ev = AuditEvent {
-            id: event_id(&self.actor.tenant, seq, prev),
+            id: self
+                .id
+                .unwrap_or_else(|| event_id(&self.actor.tenant, seq, prev)),
             kind: self.kind,
             actor: self.actor,
             subject: self.subject,
