@@ -1,0 +1,397 @@
+//! PostgreSQL benchmarks (a `--release` binary that prints its figures).
+//!
+//! ```text
+//! cargo bench -p mc-postgres --bench pg_bench            # everything
+//! cargo bench -p mc-postgres --bench pg_bench -- search  # only the search bench
+//! ```
+//!
+//! 1. **search** — `ExecutionStore::search` pages on a tenant with 1,000,000
+//!    executions (`MC_BENCH_ROWS`), seeded once with `INSERT … SELECT
+//!    generate_series` into the schema `mc_bench` (`MC_BENCH_SCHEMA`) and reused by
+//!    later runs. Target: p95 ≤ 20 ms per page.
+//!
+//! The server is `MC_BENCH_DATABASE_URL`, else `MC_TEST_DATABASE_URL`, else
+//! `postgres://postgres@127.0.0.1:5432/test`.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use mc_core::{ExecutionQuery, ExecutionState, ExecutionStore, TenantId};
+use mc_postgres::PgStore;
+use sqlx::Executor;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use time::macros::datetime;
+
+const BIG_TENANT: &str = "bench-big";
+const OTHER_TENANT: &str = "bench-other";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn database_url() -> String {
+    std::env::var("MC_BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("MC_TEST_DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A pool whose connections work in `schema`.
+async fn pool_in(schema: &str, max_conns: u32) -> PgPool {
+    let opts = PgConnectOptions::from_str(&database_url()).expect("a valid database URL");
+    let set_path = format!("SET search_path TO \"{schema}\"");
+    PgPoolOptions::new()
+        .max_connections(max_conns)
+        .min_connections(max_conns)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(move |conn, _| {
+            let set_path = set_path.clone();
+            Box::pin(async move {
+                conn.execute(sqlx::AssertSqlSafe(set_path)).await?;
+                Ok(())
+            })
+        })
+        .connect_with(opts.application_name("mc-bench"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {}: {e}; start it with \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`",
+                database_url()
+            )
+        })
+}
+
+/// Latency figures of one scenario.
+struct Figures {
+    name: String,
+    samples: Vec<Duration>,
+}
+
+impl Figures {
+    fn pct(&self, p: f64) -> Duration {
+        let mut s = self.samples.clone();
+        s.sort();
+        let i = ((s.len() as f64 - 1.0) * p).round() as usize;
+        s[i]
+    }
+    fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+    fn print(&self, target_p95_ms: f64) {
+        let p95 = Self::ms(self.pct(0.95));
+        println!(
+            "  {:<46} n={:<5} p50={:>7.2} ms  p95={:>7.2} ms  p99={:>7.2} ms  max={:>7.2} ms  {}",
+            self.name,
+            self.samples.len(),
+            Self::ms(self.pct(0.50)),
+            p95,
+            Self::ms(self.pct(0.99)),
+            Self::ms(self.pct(1.0)),
+            if p95 <= target_p95_ms {
+                "ok"
+            } else {
+                "OVER TARGET"
+            }
+        );
+    }
+}
+
+/// Seeds `rows` executions for the big tenant (and a tenth of that for another
+/// tenant, so every query must filter by tenant), unless already there.
+async fn seed(pool: &PgPool, rows: i64) {
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM mc_executions WHERE tenant = $1")
+        .bind(BIG_TENANT)
+        .fetch_one(pool)
+        .await
+        .expect("count");
+    if have == rows {
+        println!("reusing seeded tenant {BIG_TENANT} ({rows} executions)");
+        return;
+    }
+    println!("seeding {rows} executions for {BIG_TENANT} (once; later runs reuse them)…");
+    let started = Instant::now();
+    for t in [BIG_TENANT, OTHER_TENANT] {
+        sqlx::query("DELETE FROM mc_executions WHERE tenant = $1")
+            .bind(t)
+            .execute(pool)
+            .await
+            .expect("clear tenant");
+    }
+    // State mix: 1% running, 3% failed, 2% cancelled, 0.1% pending, rest succeeded.
+    // Labels: team (4 values), env (prod 90% / staging 10%), incident on 0.1%.
+    // Two executions share each timestamp, so the id tie-break is exercised.
+    let seed_sql = "INSERT INTO mc_executions (tenant, id, state, attempt, manifest_digest, \
+             inputs_digest, parent, root, labels, version, created_at, created_sub_ns, \
+             updated_at, updated_sub_ns) \
+         SELECT $1, 'exec_' || lpad(g::text, 8, '0'), \
+                CASE WHEN g % 100 = 0 THEN 'running' \
+                     WHEN g % 100 BETWEEN 1 AND 3 THEN 'failed' \
+                     WHEN g % 100 BETWEEN 4 AND 5 THEN 'cancelled' \
+                     WHEN g % 1000 = 7 THEN 'pending' \
+                     ELSE 'succeeded' END, \
+                1, repeat('a', 64), md5(g::text) || md5(g::text), NULL, \
+                'exec_' || lpad(g::text, 8, '0'), \
+                jsonb_build_object('team', (ARRAY['payments','search','infra','data'])[g % 4 + 1], \
+                                   'env', CASE WHEN g % 10 = 0 THEN 'staging' ELSE 'prod' END) \
+                  || CASE WHEN g % 1000 = 0 THEN '{\"incident\":\"inc-42\"}'::jsonb ELSE '{}'::jsonb END, \
+                1, timestamptz '2025-01-01 00:00:00+00' + (g / 2) * interval '30 seconds', 0, \
+                timestamptz '2025-01-01 00:00:00+00' + (g / 2) * interval '30 seconds', 0 \
+           FROM generate_series(1, $2) AS g";
+    sqlx::query(seed_sql)
+        .bind(BIG_TENANT)
+        .bind(rows)
+        .execute(pool)
+        .await
+        .expect("seed big tenant");
+    sqlx::query(seed_sql)
+        .bind(OTHER_TENANT)
+        .bind(rows / 10)
+        .execute(pool)
+        .await
+        .expect("seed other tenant");
+    pool.execute("VACUUM ANALYZE mc_executions")
+        .await
+        .expect("vacuum analyze");
+    println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Walks `pages` pages of `query` (continuing with the cursor; starting again from
+/// a new random point when a walk ends), timing each page.
+async fn walk(
+    store: &PgStore,
+    name: &str,
+    mut query: ExecutionQuery,
+    pages: usize,
+    restart: impl Fn(usize) -> ExecutionQuery,
+) -> Figures {
+    let tenant = TenantId::new(BIG_TENANT).expect("tenant");
+    let mut samples = Vec::with_capacity(pages);
+    let mut restarts = 0;
+    let mut items = 0usize;
+    while samples.len() < pages {
+        let t = Instant::now();
+        let page = store.search(&tenant, &query).await.expect("search");
+        samples.push(t.elapsed());
+        items += page.items.len();
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => {
+                restarts += 1;
+                query = restart(restarts);
+            }
+        }
+    }
+    assert!(items > 0, "{name}: the seeded data must match");
+    Figures {
+        name: name.to_string(),
+        samples,
+    }
+}
+
+async fn bench_search(rows: i64) {
+    let schema = env_or("MC_BENCH_SCHEMA", "mc_bench");
+    {
+        let admin = pool_in("public", 1).await;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+            )))
+            .await
+            .expect("create bench schema");
+        admin.close().await;
+    }
+    let pool = pool_in(&schema, 4).await;
+    let store = PgStore::from_pool(pool.clone());
+    store.migrate().await.expect("migrate bench schema");
+    seed(&pool, rows).await;
+
+    let t0 = datetime!(2025-01-01 00:00 UTC);
+    // Seeded time span: rows/2 timestamps, 30 s apart.
+    let span_s = rows / 2 * 30;
+    // A deterministic spread of start points across the whole history.
+    let at = move |i: usize| {
+        let frac = ((i as i64 * 7919) % 1000) as f64 / 1000.0;
+        t0 + time::Duration::seconds((span_s as f64 * frac) as i64)
+    };
+    let q = |limit: u32| ExecutionQuery {
+        limit,
+        ..Default::default()
+    };
+    let before = move |i: usize, mut q: ExecutionQuery| {
+        q.created_before = Some(at(i));
+        q
+    };
+    const PAGES: usize = 400;
+
+    println!(
+        "\nsearch on tenant {BIG_TENANT} ({rows} executions, plus {} on another tenant), page = 50",
+        rows / 10
+    );
+    let mut all = Vec::new();
+    all.push(
+        walk(
+            &store,
+            "newest first, no filter, consecutive pages",
+            q(50),
+            PAGES,
+            |_| q(50),
+        )
+        .await,
+    );
+    all.push(
+        walk(
+            &store,
+            "no filter, from random points in history",
+            before(1, q(50)),
+            PAGES,
+            move |i| before(i + 1, q(50)),
+        )
+        .await,
+    );
+    let state = |s: Vec<ExecutionState>| ExecutionQuery {
+        states: s,
+        limit: 50,
+        ..Default::default()
+    };
+    all.push(
+        walk(
+            &store,
+            "state = failed (3%)",
+            before(2, state(vec![ExecutionState::Failed])),
+            PAGES,
+            move |i| before(i + 2, state(vec![ExecutionState::Failed])),
+        )
+        .await,
+    );
+    all.push(
+        walk(
+            &store,
+            "state = running (1%)",
+            state(vec![ExecutionState::Running]),
+            PAGES,
+            move |i| before(i, state(vec![ExecutionState::Running])),
+        )
+        .await,
+    );
+    all.push(
+        walk(
+            &store,
+            "state = pending (0.1%)",
+            state(vec![ExecutionState::Pending]),
+            PAGES,
+            move |i| before(i, state(vec![ExecutionState::Pending])),
+        )
+        .await,
+    );
+    all.push(
+        walk(
+            &store,
+            "state in (failed, cancelled) (5%)",
+            state(vec![ExecutionState::Failed, ExecutionState::Cancelled]),
+            PAGES,
+            move |i| {
+                before(
+                    i,
+                    state(vec![ExecutionState::Failed, ExecutionState::Cancelled]),
+                )
+            },
+        )
+        .await,
+    );
+    let label = |k: &str, v: &str| ExecutionQuery {
+        label: Some((k.to_string(), v.to_string())),
+        limit: 50,
+        ..Default::default()
+    };
+    all.push(
+        walk(
+            &store,
+            "label team=payments (25%)",
+            label("team", "payments"),
+            PAGES,
+            move |i| before(i, label("team", "payments")),
+        )
+        .await,
+    );
+    all.push(
+        walk(
+            &store,
+            "label env=staging (10%)",
+            label("env", "staging"),
+            PAGES,
+            move |i| before(i, label("env", "staging")),
+        )
+        .await,
+    );
+    all.push(
+        walk(
+            &store,
+            "label incident=inc-42 (0.1%)",
+            label("incident", "inc-42"),
+            PAGES,
+            move |i| before(i, label("incident", "inc-42")),
+        )
+        .await,
+    );
+    let combo = move |i: usize| ExecutionQuery {
+        states: vec![ExecutionState::Failed],
+        label: Some(("team".into(), "payments".into())),
+        created_from: Some(at(i) - time::Duration::days(2)),
+        created_before: Some(at(i)),
+        limit: 50,
+        ..Default::default()
+    };
+    all.push(
+        walk(
+            &store,
+            "failed + team=payments + 2-day window",
+            combo(3),
+            PAGES,
+            move |i| combo(i + 3),
+        )
+        .await,
+    );
+    let window = move |i: usize| ExecutionQuery {
+        created_from: Some(at(i) - time::Duration::hours(6)),
+        created_before: Some(at(i)),
+        limit: 100,
+        ..Default::default()
+    };
+    all.push(
+        walk(
+            &store,
+            "6-hour window, page = 100",
+            window(4),
+            PAGES,
+            move |i| window(i + 4),
+        )
+        .await,
+    );
+
+    println!("target: p95 <= 20 ms per page");
+    for f in &all {
+        f.print(20.0);
+    }
+    let mut merged = Figures {
+        name: "all search scenarios".into(),
+        samples: all.iter().flat_map(|f| f.samples.clone()).collect(),
+    };
+    merged.samples.shrink_to_fit();
+    merged.print(20.0);
+    pool.close().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let rows: i64 = env_or("MC_BENCH_ROWS", "1000000")
+        .parse()
+        .expect("MC_BENCH_ROWS is a number");
+    if wants("search") {
+        bench_search(rows).await;
+    }
+}

@@ -1,0 +1,452 @@
+//! `ExecutionStore` on PostgreSQL: reads, keyset search and the one-transaction unit
+//! of work.
+//!
+//! # How `commit` stays one unit of work across replicas
+//!
+//! Everything runs in one `READ COMMITTED` transaction, in this order:
+//!
+//! 1. **Idempotency first.** The record is *inserted* first with
+//!    `ON CONFLICT DO NOTHING`. If another transaction holds the same
+//!    `(tenant, key)` uncommitted, PostgreSQL makes this insert wait for it; if that
+//!    one commits, nothing is inserted and we read its record and answer
+//!    [`CommitResult::Replayed`] (or [`StoreError::IdempotencyConflict`] for another
+//!    fingerprint), never a raw unique violation; if it rolls back, our insert goes
+//!    through and we own the key. Reading the record *before* writing would not work:
+//!    sixteen concurrent repeats would all see "no record" and race on the version.
+//! 2. **Transition** with optimistic concurrency: one `UPDATE … WHERE version =
+//!    expected AND state IN (states that may go to the target)`. When it matches no
+//!    row, a second read names the reason (`NotFound`, `VersionConflict`,
+//!    `IllegalTransition`) in the same precedence as the in-memory adapter.
+//! 3. **Create** with `ON CONFLICT DO NOTHING` (`AlreadyExists` when nothing was
+//!    inserted).
+//! 4. **Audit** events sealed onto the tenant chain (see [`crate::audit`]).
+//!
+//! Any error rolls the transaction back, so nothing is half-written; a connection
+//! killed mid-way is rolled back by the server.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use mc_core::{
+    ActionCommit, CommitResult, Cursor, Digest, Execution, ExecutionId, ExecutionQuery,
+    ExecutionState, ExecutionStore, IdempotencyKey, IdempotencyRecord, Page, StoreError, TenantId,
+};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+
+use crate::PgStore;
+use crate::audit::{append_in_tx, validate_event};
+use crate::codec::{EXECUTION_COLUMNS, check_text, execution_from_row, join, split, to_i64};
+use crate::error::{TxError, corrupt, map_sqlx, tx_err};
+
+fn check_tenant(commit: &TenantId, other: &TenantId, what: &'static str) -> Result<(), StoreError> {
+    if commit != other {
+        return Err(StoreError::InvalidInput {
+            field: what,
+            reason: format!("belongs to tenant {other}, commit is for {commit}"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks what PostgreSQL cannot store, before the transaction starts.
+fn validate_storable(c: &ActionCommit) -> Result<(), StoreError> {
+    for ev in &c.audit {
+        validate_event(ev)?;
+    }
+    if let Some(t) = &c.transition {
+        to_i64("expected_version", t.expected_version)?;
+    }
+    if let Some(e) = &c.create {
+        to_i64("version", e.version)?;
+        for (k, v) in &e.labels {
+            check_text("labels", k)?;
+            check_text("labels", v)?;
+        }
+    }
+    Ok(())
+}
+
+/// What the idempotency step found.
+enum KeyState {
+    /// We inserted the record and own the key until the transaction ends.
+    Owned,
+    /// The key was already recorded: answer from it.
+    Answered(Box<Result<CommitResult, StoreError>>),
+}
+
+async fn claim_key(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    rec: &IdempotencyRecord,
+) -> Result<KeyState, TxError> {
+    let created = split(rec.created_at);
+    let outcome = serde_json::to_string(&rec.outcome).map_err(|e| StoreError::InvalidInput {
+        field: "idempotency outcome",
+        reason: e.to_string(),
+    })?;
+    let inserted = sqlx::query(
+        "INSERT INTO mc_idempotency (tenant, key, fingerprint, outcome, created_at, created_sub_ns) \
+         VALUES ($1, $2, $3, $4::json, $5, $6) ON CONFLICT (tenant, key) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(rec.key.as_str())
+    .bind(rec.fingerprint.as_str())
+    .bind(outcome)
+    .bind(created.micros)
+    .bind(created.sub_ns)
+    .execute(&mut *conn)
+    .await
+    .map_err(tx_err)?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(KeyState::Owned);
+    }
+    // The conflicting record is committed (the insert waited for its writer), and
+    // this new statement's snapshot sees it.
+    let Some(existing) = fetch_idempotency(conn, tenant, &rec.key).await? else {
+        return Err(TxError::Retry(format!(
+            "idempotency key {} vanished between insert and read",
+            rec.key
+        )));
+    };
+    Ok(KeyState::Answered(Box::new(
+        if existing.fingerprint == rec.fingerprint {
+            Ok(CommitResult::Replayed {
+                outcome: existing.outcome,
+            })
+        } else {
+            Err(StoreError::IdempotencyConflict {
+                key: rec.key.to_string(),
+            })
+        },
+    )))
+}
+
+async fn fetch_idempotency(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    key: &IdempotencyKey,
+) -> Result<Option<IdempotencyRecord>, TxError> {
+    let row = sqlx::query(
+        "SELECT fingerprint, outcome::text AS outcome, created_at, created_sub_ns \
+           FROM mc_idempotency WHERE tenant = $1 AND key = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(key.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(tx_err)?;
+    let Some(row) = row else { return Ok(None) };
+    let fingerprint: String = row
+        .try_get("fingerprint")
+        .map_err(|e| corrupt("fingerprint", e))?;
+    let outcome: String = row.try_get("outcome").map_err(|e| corrupt("outcome", e))?;
+    Ok(Some(IdempotencyRecord {
+        key: key.clone(),
+        fingerprint: Digest::parse_hex("fingerprint", &fingerprint)
+            .map_err(|e| corrupt("fingerprint", e))?,
+        outcome: serde_json::from_str(&outcome).map_err(|e| corrupt("outcome", e))?,
+        created_at: join(
+            row.try_get("created_at")
+                .map_err(|e| corrupt("created_at", e))?,
+            row.try_get("created_sub_ns")
+                .map_err(|e| corrupt("created_sub_ns", e))?,
+        )?,
+    }))
+}
+
+/// The states from which `to` is a legal transition, as SQL text values.
+fn legal_sources(to: ExecutionState) -> Vec<String> {
+    ExecutionState::ALL
+        .into_iter()
+        .filter(|s| s.can_transition_to(to))
+        .map(|s| s.as_str().to_string())
+        .collect()
+}
+
+async fn apply_transition(
+    conn: &mut PgConnection,
+    c: &ActionCommit,
+    t: &mc_core::Transition,
+) -> Result<Execution, TxError> {
+    let at = split(c.at);
+    let expected = to_i64("expected_version", t.expected_version)?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE mc_executions \
+            SET state = $3, version = version + 1, attempt = attempt + $4, \
+                updated_at = $5, updated_sub_ns = $6 \
+          WHERE tenant = $1 AND id = $2 AND version = $7 AND state = ANY($8::text[]) \
+      RETURNING {EXECUTION_COLUMNS}"
+    )))
+    .bind(c.tenant.as_str())
+    .bind(t.execution_id.as_str())
+    .bind(t.to.as_str())
+    .bind(i64::from(t.next_attempt))
+    .bind(at.micros)
+    .bind(at.sub_ns)
+    .bind(expected)
+    .bind(legal_sources(t.to))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(tx_err)?;
+    if let Some(row) = row {
+        return Ok(execution_from_row(&row)?);
+    }
+    // Name the reason. Under READ COMMITTED this statement sees the latest committed
+    // row, e.g. the version written by the writer that beat us.
+    let cur = sqlx::query("SELECT version, state FROM mc_executions WHERE tenant = $1 AND id = $2")
+        .bind(c.tenant.as_str())
+        .bind(t.execution_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(tx_err)?;
+    let Some(cur) = cur else {
+        return Err(StoreError::NotFound {
+            id: t.execution_id.to_string(),
+        }
+        .into());
+    };
+    let version: i64 = cur.try_get("version").map_err(|e| corrupt("version", e))?;
+    let version = u64::try_from(version).map_err(|e| corrupt("version", e))?;
+    let state: ExecutionState = cur
+        .try_get::<String, _>("state")
+        .map_err(|e| corrupt("state", e))?
+        .parse()
+        .map_err(|e| corrupt("state", e))?;
+    if version != t.expected_version {
+        return Err(StoreError::VersionConflict {
+            id: t.execution_id.to_string(),
+            expected: t.expected_version,
+            actual: version,
+        }
+        .into());
+    }
+    if !state.can_transition_to(t.to) {
+        return Err(StoreError::IllegalTransition {
+            id: t.execution_id.to_string(),
+            from: state,
+            to: t.to,
+        }
+        .into());
+    }
+    // The row changed between the two statements and now matches: run again.
+    Err(TxError::Retry(format!(
+        "execution {} changed while being updated",
+        t.execution_id
+    )))
+}
+
+async fn insert_execution(conn: &mut PgConnection, e: &Execution) -> Result<(), TxError> {
+    let created = split(e.created_at);
+    let updated = split(e.updated_at);
+    let inserted = sqlx::query(
+        "INSERT INTO mc_executions (tenant, id, state, attempt, manifest_digest, inputs_digest, \
+             parent, root, labels, version, created_at, created_sub_ns, updated_at, updated_sub_ns) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (tenant, id) DO NOTHING",
+    )
+    .bind(e.tenant.as_str())
+    .bind(e.id.as_str())
+    .bind(e.state.as_str())
+    .bind(i64::from(e.attempt))
+    .bind(e.manifest_digest.as_str())
+    .bind(e.inputs_digest.as_str())
+    .bind(e.parent.as_ref().map(ExecutionId::as_str))
+    .bind(e.root.as_str())
+    .bind(Json(&e.labels))
+    .bind(to_i64("version", e.version)?)
+    .bind(created.micros)
+    .bind(created.sub_ns)
+    .bind(updated.micros)
+    .bind(updated.sub_ns)
+    .execute(&mut *conn)
+    .await
+    .map_err(tx_err)?
+    .rows_affected();
+    if inserted == 0 {
+        return Err(StoreError::AlreadyExists {
+            id: e.id.to_string(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// One attempt at a commit inside the open transaction on `conn`.
+async fn commit_once(conn: &mut PgConnection, c: &ActionCommit) -> Result<CommitResult, TxError> {
+    // 1. Idempotency first: a repeat writes nothing.
+    if let Some(rec) = &c.idempotency
+        && let KeyState::Answered(answer) = claim_key(conn, &c.tenant, rec).await?
+    {
+        return Ok((*answer)?);
+    }
+    // 2. Validate, then write; the order of checks is the in-memory adapter's.
+    for ev in &c.audit {
+        check_tenant(&c.tenant, ev.tenant(), "audit event")?;
+    }
+    let updated = match &c.transition {
+        Some(t) => Some(apply_transition(conn, c, t).await?),
+        None => None,
+    };
+    if let Some(new) = &c.create {
+        check_tenant(&c.tenant, &new.tenant, "created execution")?;
+        insert_execution(conn, new).await?;
+    }
+    let audit = append_in_tx(conn, &c.tenant, c.audit.clone()).await?;
+    Ok(CommitResult::Committed {
+        updated,
+        created: c.create.clone(),
+        audit,
+    })
+}
+
+/// Bounds of a search, in the stored `(micros, sub_ns)` form.
+fn bound(t: time::OffsetDateTime) -> (time::OffsetDateTime, i16) {
+    let s = split(t);
+    (s.micros, s.sub_ns)
+}
+
+#[async_trait]
+impl ExecutionStore for PgStore {
+    #[tracing::instrument(name = "mc_postgres.get", skip(self), fields(tenant = %tenant, id = %id))]
+    async fn get(&self, tenant: &TenantId, id: &ExecutionId) -> Result<Execution, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EXECUTION_COLUMNS} FROM mc_executions WHERE tenant = $1 AND id = $2"
+        )))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        match row {
+            Some(row) => execution_from_row(&row),
+            None => Err(StoreError::NotFound { id: id.to_string() }),
+        }
+    }
+
+    #[tracing::instrument(name = "mc_postgres.commit", skip_all, fields(tenant = %commit.tenant))]
+    async fn commit(&self, commit: ActionCommit) -> Result<CommitResult, StoreError> {
+        validate_storable(&commit)?;
+        let mut last = String::new();
+        for _ in 0..crate::MAX_TX_ATTEMPTS {
+            let mut tx = self.begin().await?;
+            let r = commit_once(&mut tx, &commit).await;
+            match crate::finish(tx, r).await {
+                crate::Attempt::Done(r) => return r,
+                crate::Attempt::Again(m) => last = m,
+            }
+        }
+        Err(crate::retries_exhausted(&last))
+    }
+
+    #[tracing::instrument(name = "mc_postgres.idempotency", skip(self), fields(tenant = %tenant))]
+    async fn idempotency(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        fetch_idempotency(&mut conn, tenant, key)
+            .await
+            .map_err(|e| match e {
+                TxError::Store(e) => e,
+                TxError::Retry(m) => StoreError::Unavailable(m),
+            })
+    }
+
+    #[tracing::instrument(name = "mc_postgres.search", skip(self, query), fields(tenant = %tenant))]
+    async fn search(
+        &self,
+        tenant: &TenantId,
+        query: &ExecutionQuery,
+    ) -> Result<Page<Execution>, StoreError> {
+        let limit = query.effective_limit()?;
+        let after = query.cursor.as_ref().map(Cursor::decode).transpose()?;
+        if let Some((k, v)) = &query.label {
+            check_text("label", k)?;
+            check_text("label", v)?;
+        }
+
+        // The SQL text is built from fixed fragments only; every value is bound. Each
+        // combination of filters is one prepared statement in the connection's cache.
+        let mut sql = format!("SELECT {EXECUTION_COLUMNS} FROM mc_executions WHERE tenant = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        let mut states: Vec<String> = query
+            .states
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        states.sort();
+        states.dedup();
+        match states.len() {
+            0 => {}
+            // Plain equality lets the planner read (tenant, state, created, id) in order.
+            1 => sql.push_str(&format!(" AND state = ${}", next())),
+            _ => sql.push_str(&format!(" AND state = ANY(${}::text[])", next())),
+        }
+        if query.created_from.is_some() {
+            let (a, b) = (next(), next());
+            sql.push_str(&format!(
+                " AND (created_at, created_sub_ns) >= (${a}, ${b})"
+            ));
+        }
+        if query.created_before.is_some() {
+            let (a, b) = (next(), next());
+            sql.push_str(&format!(" AND (created_at, created_sub_ns) < (${a}, ${b})"));
+        }
+        if query.label.is_some() {
+            sql.push_str(&format!(" AND labels @> ${}", next()));
+        }
+        if after.is_some() {
+            let (a, b, c) = (next(), next(), next());
+            sql.push_str(&format!(
+                " AND (created_at, created_sub_ns, id) < (${a}, ${b}, ${c})"
+            ));
+        }
+        let l = next();
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, created_sub_ns DESC, id DESC LIMIT ${l}"
+        ));
+
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+        match states.len() {
+            0 => {}
+            1 => q = q.bind(states[0].clone()),
+            _ => q = q.bind(states),
+        }
+        if let Some(from) = query.created_from {
+            let (a, b) = bound(from);
+            q = q.bind(a).bind(b);
+        }
+        if let Some(before) = query.created_before {
+            let (a, b) = bound(before);
+            q = q.bind(a).bind(b);
+        }
+        if let Some((k, v)) = &query.label {
+            q = q.bind(Json(BTreeMap::from([(k.clone(), v.clone())])));
+        }
+        if let Some((at, id)) = &after {
+            let (a, b) = bound(*at);
+            q = q.bind(a).bind(b).bind(id.as_str().to_string());
+        }
+        q = q.bind(i64::from(limit) + 1);
+
+        let rows = q.fetch_all(&self.pool).await.map_err(map_sqlx)?;
+        let mut items = rows
+            .iter()
+            .map(execution_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|l| Cursor::after(l.created_at, &l.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+}
