@@ -8,7 +8,8 @@
 //! | `POST /api/stepup/challenges`           | [`ChallengeStartRequest`]      | [`ChallengeStartResponse`]      |
 //! | `POST /api/stepup/challenges:finish`    | [`ChallengeFinishRequest`]     | [`ChallengeFinishResponse`]     |
 //!
-//! Tenant and actor never come from these bodies: the HTTP layer takes them from
+//! Field names are camelCase, like the WebAuthn options they carry and the rest of
+//! the console API. Tenant and actor never come from these bodies: the HTTP layer takes them from
 //! its authenticated principal and passes them next to the body.
 
 use mc_core::{ActionKind, ExecutionId, StepUpBinding, StepUpGrant};
@@ -22,7 +23,7 @@ use webauthn_rs::prelude::{
 
 /// Starts a passkey registration for the calling actor.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistrationStartRequest {
     /// Name the authenticator may show (defaults to the actor id); at most 64
     /// characters, no control characters.
@@ -32,6 +33,7 @@ pub struct RegistrationStartRequest {
 
 /// The options to pass to `navigator.credentials.create()`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegistrationStartResponse {
     /// Id to send back with the authenticator's response.
     pub registration_id: Uuid,
@@ -44,7 +46,7 @@ pub struct RegistrationStartResponse {
 
 /// Finishes a passkey registration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistrationFinishRequest {
     /// From [`RegistrationStartResponse::registration_id`].
     pub registration_id: Uuid,
@@ -54,6 +56,7 @@ pub struct RegistrationFinishRequest {
 
 /// A registered passkey.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegistrationFinishResponse {
     /// Credential id, base64url without padding.
     pub credential_id: String,
@@ -61,7 +64,7 @@ pub struct RegistrationFinishResponse {
 
 /// Asks for a step-up challenge for one action on one execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChallengeStartRequest {
     /// The action to authorise (`cancel`, `retry`, `replay`).
     pub action: ActionKind,
@@ -71,6 +74,7 @@ pub struct ChallengeStartRequest {
 
 /// The options to pass to `navigator.credentials.get()`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChallengeStartResponse {
     /// Id to send back with the assertion.
     pub challenge_id: Uuid,
@@ -85,7 +89,7 @@ pub struct ChallengeStartResponse {
 
 /// Answers a step-up challenge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChallengeFinishRequest {
     /// From [`ChallengeStartResponse::challenge_id`].
     pub challenge_id: Uuid,
@@ -95,6 +99,7 @@ pub struct ChallengeFinishRequest {
 
 /// A step-up grant: send it with the action request (it is single-use).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChallengeFinishResponse {
     /// The grant token.
     pub grant: StepUpGrant,

@@ -6,8 +6,8 @@
 //!
 //! 1. **registration** — an actor enrols a passkey
 //!    ([`WebauthnStepUp::start_registration`] → [`WebauthnStepUp::finish_registration`]);
-//! 2. **challenge** — per action request, a challenge bound to tenant + actor + action
-//!    + execution, expiring (default 5 min) and single-use
+//! 2. **challenge** — per action request, a challenge bound to tenant, actor, action
+//!    and execution, expiring (default 5 min) and single-use
 //!    ([`WebauthnStepUp::start_challenge`] → [`WebauthnStepUp::finish_challenge`]);
 //! 3. **grant** — a successful assertion yields a short-lived (default 5 min),
 //!    HMAC-signed, single-use [`StepUpGrant`](mc_core::StepUpGrant) that
@@ -77,6 +77,8 @@ mod outage;
 mod postgres;
 mod service;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use config::{
     DEFAULT_CHALLENGE_TTL, DEFAULT_GRANT_TTL, GrantKey, MAX_TTL, MIN_GRANT_KEY_LEN, StepUpConfig,
