@@ -1,0 +1,85 @@
+# Console action access (spec §3.1, MC-UI-1101/1102): which roles may perform which
+# console action on an execution, and whether a step-up grant is required first.
+#
+# Input: {"actor": {"sub", "tenant", "roles"}, "action", "execution": {"id", "state"}}.
+# `decision` is the document hosts consume (mc-policy's AccessPolicy, mc-actions'
+# ActionPolicy); the deny_*/warn_* rules are its conftest-style explanation.
+package access
+
+import rego.v1
+
+# Console writes; every one needs a fresh step-up grant.
+write_actions := {"cancel", "retry", "replay"}
+
+# Reads that the console gates by role but that need no step-up.
+read_actions := {"view"}
+
+role_permissions := {
+	"admin": {"view", "cancel", "retry", "replay"},
+	"operator": {"view", "cancel", "retry", "replay"},
+	"viewer": {"view"},
+}
+
+action := object.get(input, "action", "")
+
+roles := object.get(object.get(input, "actor", {}), "roles", [])
+
+permitted contains act if {
+	some role in roles
+	some act in role_permissions[role]
+}
+
+deny_subject contains "actor.sub is required" if {
+	not is_nonempty_string(object.get(object.get(input, "actor", {}), "sub", ""))
+}
+
+deny_tenant contains "actor.tenant is required" if {
+	not is_nonempty_string(object.get(object.get(input, "actor", {}), "tenant", ""))
+}
+
+deny_unknown_action contains msg if {
+	not action in (write_actions | read_actions)
+	msg := sprintf("unknown action %v", [action])
+}
+
+deny_role contains msg if {
+	action in (write_actions | read_actions)
+	not action in permitted
+	msg := sprintf("actor %v with roles %v may not %v", [input.actor.sub, roles, action])
+}
+
+# Admin is break-glass: allowed, but worth a second look in the audit trail.
+warn_break_glass contains msg if {
+	"admin" in roles
+	not "operator" in roles
+	action in write_actions
+	msg := sprintf("actor %v used the admin role to %v", [input.actor.sub, action])
+}
+
+failures := ((deny_subject | deny_tenant) | deny_unknown_action) | deny_role
+
+default allow := false
+
+allow if count(failures) == 0
+
+# Fail safe: anything that is not a known read needs step-up.
+default step_up_required := true
+
+step_up_required := false if action in read_actions
+
+reasons := sort(failures) if {
+	count(failures) > 0
+} else := [sprintf("step-up required for %v", [action])] if {
+	step_up_required
+} else := []
+
+decision := {
+	"allow": allow,
+	"step_up_required": step_up_required,
+	"reasons": reasons,
+}
+
+is_nonempty_string(s) if {
+	is_string(s)
+	trim_space(s) != ""
+}
