@@ -116,10 +116,17 @@ async fn passkeys_are_tenant_scoped_and_unique(
         passkey: fx.passkeys[i].clone(),
     };
     assert!(
-        store.passkeys(tenant, alice).await.expect("passkeys").is_empty(),
+        store
+            .passkeys(tenant, alice)
+            .await
+            .expect("passkeys")
+            .is_empty(),
         "a new actor has no passkeys"
     );
-    store.add_passkey(stored(tenant, alice, 0)).await.expect("add first passkey");
+    store
+        .add_passkey(stored(tenant, alice, 0))
+        .await
+        .expect("add first passkey");
     assert_eq!(
         store.add_passkey(stored(tenant, alice, 0)).await,
         Err(StoreError::Conflict("credential_id")),
@@ -134,7 +141,10 @@ async fn passkeys_are_tenant_scoped_and_unique(
         .add_passkey(stored(other_tenant, alice, 0))
         .await
         .expect("credential ids are unique per tenant, not globally");
-    store.add_passkey(stored(tenant, alice, 1)).await.expect("add second passkey");
+    store
+        .add_passkey(stored(tenant, alice, 1))
+        .await
+        .expect("add second passkey");
 
     let listed = store.passkeys(tenant, alice).await.expect("passkeys");
     let ids: Vec<_> = listed.iter().map(|p| p.credential_id.clone()).collect();
@@ -148,13 +158,25 @@ async fn passkeys_are_tenant_scoped_and_unique(
         json(&fx.passkeys[0]),
         "a passkey round-trips unchanged"
     );
-    assert!(listed.iter().all(|p| &p.tenant == tenant && &p.actor == alice));
     assert!(
-        store.passkeys(tenant, bob).await.expect("passkeys").is_empty(),
+        listed
+            .iter()
+            .all(|p| &p.tenant == tenant && &p.actor == alice)
+    );
+    assert!(
+        store
+            .passkeys(tenant, bob)
+            .await
+            .expect("passkeys")
+            .is_empty(),
         "bob does not see alice's passkeys"
     );
     assert_eq!(
-        store.passkeys(other_tenant, alice).await.expect("passkeys").len(),
+        store
+            .passkeys(other_tenant, alice)
+            .await
+            .expect("passkeys")
+            .len(),
         1,
         "tenants do not share passkeys"
     );
@@ -164,11 +186,21 @@ async fn passkeys_are_tenant_scoped_and_unique(
         .await
         .expect("update of a foreign passkey is ignored");
     assert!(
-        store.passkeys(tenant, bob).await.expect("passkeys").is_empty(),
+        store
+            .passkeys(tenant, bob)
+            .await
+            .expect("passkeys")
+            .is_empty(),
         "an update never moves a credential to another actor"
     );
-    store.update_passkey(stored(tenant, alice, 0)).await.expect("update");
-    assert_eq!(store.passkeys(tenant, alice).await.expect("passkeys").len(), 2);
+    store
+        .update_passkey(stored(tenant, alice, 0))
+        .await
+        .expect("update");
+    assert_eq!(
+        store.passkeys(tenant, alice).await.expect("passkeys").len(),
+        2
+    );
 }
 
 async fn registrations_are_taken_once(
@@ -186,7 +218,10 @@ async fn registrations_are_taken_once(
         state: fx.registration.clone(),
         expires_at: far,
     };
-    store.put_registration(reg.clone()).await.expect("put registration");
+    store
+        .put_registration(reg.clone())
+        .await
+        .expect("put registration");
     assert_eq!(
         store.put_registration(reg.clone()).await,
         Err(StoreError::Conflict("registration_id")),
@@ -209,7 +244,11 @@ async fn registrations_are_taken_once(
         (&taken.tenant, &taken.actor, taken.expires_at),
         (tenant, alice, far)
     );
-    assert_eq!(json(&taken.state), json(&fx.registration), "state round-trips");
+    assert_eq!(
+        json(&taken.state),
+        json(&fx.registration),
+        "state round-trips"
+    );
     assert!(
         store
             .take_registration(tenant, reg.id)
@@ -239,7 +278,10 @@ async fn challenges_are_taken_once(
         state: fx.authentication.clone(),
         expires_at: far,
     };
-    store.put_challenge(challenge.clone()).await.expect("put challenge");
+    store
+        .put_challenge(challenge.clone())
+        .await
+        .expect("put challenge");
     assert_eq!(
         store.put_challenge(challenge.clone()).await,
         Err(StoreError::Conflict("challenge_id")),
@@ -264,7 +306,11 @@ async fn challenges_are_taken_once(
     assert_eq!(taken.len(), 1, "two concurrent takes: exactly one wins");
     assert_eq!(taken[0].binding, challenge.binding, "binding round-trips");
     assert_eq!(taken[0].expires_at, far);
-    assert_eq!(json(&taken[0].state), json(&fx.authentication), "state round-trips");
+    assert_eq!(
+        json(&taken[0].state),
+        json(&fx.authentication),
+        "state round-trips"
+    );
     assert!(
         store
             .take_challenge(tenant, challenge.id)
@@ -325,15 +371,26 @@ async fn purge_forgets_only_expired_records(
         state: fx.authentication.clone(),
         expires_at: T0 + Duration::minutes(10),
     };
-    store.put_challenge(live.clone()).await.expect("put challenge");
+    store
+        .put_challenge(live.clone())
+        .await
+        .expect("put challenge");
     let grant = Uuid::new_v4();
-    assert!(store.consume_grant(tenant, grant, T0).await.expect("consume"));
+    assert!(
+        store
+            .consume_grant(tenant, grant, T0)
+            .await
+            .expect("consume")
+    );
 
     let purged = store
         .purge_expired(T0 + Duration::seconds(1))
         .await
         .expect("purge");
-    assert!(purged >= 2, "expired registration and used grant purged, got {purged}");
+    assert!(
+        purged >= 2,
+        "expired registration and used grant purged, got {purged}"
+    );
     assert!(
         store
             .take_registration(tenant, reg_id)
@@ -351,7 +408,10 @@ async fn purge_forgets_only_expired_records(
         "a live challenge survives the purge"
     );
     assert!(
-        store.consume_grant(tenant, grant, T0).await.expect("consume"),
+        store
+            .consume_grant(tenant, grant, T0)
+            .await
+            .expect("consume"),
         "an expired grant's id is forgotten (the grant is refused as expired anyway)"
     );
 }

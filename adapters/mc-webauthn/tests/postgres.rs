@@ -10,13 +10,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use mc_core::Clock;
 use mc_core::{ActionKind, StepUpError, StepUpVerifier};
 use mc_webauthn::api::ChallengeFinishRequest;
 use mc_webauthn::testkit::{Fixtures, step_up_store_conformance};
 use mc_webauthn::{PgStepUpStore, StepUpStore, WebauthnStepUpError};
-use mc_core::Clock;
-use sqlx::{AssertSqlSafe, Executor};
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Executor};
 
 const START_HINT: &str = "PostgreSQL is not answering; start it with \
     `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
@@ -75,7 +75,10 @@ impl Schema {
 
     async fn drop_schema(self) {
         self.admin
-            .execute(AssertSqlSafe(format!("DROP SCHEMA \"{}\" CASCADE", self.name)))
+            .execute(AssertSqlSafe(format!(
+                "DROP SCHEMA \"{}\" CASCADE",
+                self.name
+            )))
             .await
             .expect("drop test schema");
     }
@@ -199,7 +202,10 @@ async fn unreachable_database_means_read_only_console() {
         .verify_and_consume(&granted.grant, &binding, h.clock.now())
         .await
         .unwrap_err();
-    assert!(matches!(refused, StepUpError::Unavailable(_)), "{refused:?}");
+    assert!(
+        matches!(refused, StepUpError::Unavailable(_)),
+        "{refused:?}"
+    );
     assert!(
         refused
             .to_string()

@@ -36,7 +36,11 @@ pub fn exec(s: &str) -> ExecutionId {
 }
 
 pub fn service(store: Arc<dyn StepUpStore>, clock: Arc<ManualClock>) -> WebauthnStepUp {
-    let config = StepUpConfig::new("example.com", origin(), GrantKey::new(KEY.to_vec()).unwrap());
+    let config = StepUpConfig::new(
+        "example.com",
+        origin(),
+        GrantKey::new(KEY.to_vec()).unwrap(),
+    );
     WebauthnStepUp::new(config, store, clock).unwrap()
 }
 
@@ -77,7 +81,9 @@ impl Harness {
             .stepup
             .start_registration(tenant, actor, RegistrationStartRequest::default())
             .await?;
-        let credential = authenticator.do_registration(origin(), reg.options).unwrap();
+        let credential = authenticator
+            .do_registration(origin(), reg.options)
+            .unwrap();
         self.stepup
             .finish_registration(
                 tenant,
@@ -290,7 +296,9 @@ pub async fn grant_reused(store: Arc<dyn StepUpStore>) {
     // A second verifier with the same key and store (another replica) agrees.
     let replica = service(h.stepup.store().clone(), h.clock.clone());
     assert_eq!(
-        replica.verify_and_consume(&granted.grant, &binding, now).await,
+        replica
+            .verify_and_consume(&granted.grant, &binding, now)
+            .await,
         Err(StepUpError::AlreadyUsed)
     );
 }
@@ -313,7 +321,11 @@ pub async fn grant_for_another_execution_or_action(store: Arc<dyn StepUpStore>) 
     let now = h.clock.now();
     assert_eq!(
         h.stepup
-            .verify_and_consume(&granted.grant, &h.binding(ActionKind::Cancel, "exec_2"), now)
+            .verify_and_consume(
+                &granted.grant,
+                &h.binding(ActionKind::Cancel, "exec_2"),
+                now
+            )
             .await,
         Err(StepUpError::Mismatch {
             field: "execution_id"
@@ -321,13 +333,21 @@ pub async fn grant_for_another_execution_or_action(store: Arc<dyn StepUpStore>) 
     );
     assert_eq!(
         h.stepup
-            .verify_and_consume(&granted.grant, &h.binding(ActionKind::Replay, "exec_1"), now)
+            .verify_and_consume(
+                &granted.grant,
+                &h.binding(ActionKind::Replay, "exec_1"),
+                now
+            )
             .await,
         Err(StepUpError::Mismatch { field: "action" })
     );
     // A refused attempt does not burn the grant for its rightful use.
     h.stepup
-        .verify_and_consume(&granted.grant, &h.binding(ActionKind::Cancel, "exec_1"), now)
+        .verify_and_consume(
+            &granted.grant,
+            &h.binding(ActionKind::Cancel, "exec_1"),
+            now,
+        )
         .await
         .unwrap();
 }
@@ -339,7 +359,9 @@ pub async fn grant_of_another_actor_or_tenant(store: Arc<dyn StepUpStore>) {
     let mut as_bob = h.binding(ActionKind::Retry, "exec_1");
     as_bob.actor = actor("bob@acme");
     assert_eq!(
-        h.stepup.verify_and_consume(&granted.grant, &as_bob, now).await,
+        h.stepup
+            .verify_and_consume(&granted.grant, &as_bob, now)
+            .await,
         Err(StepUpError::Mismatch { field: "actor" })
     );
     let mut in_globex = h.binding(ActionKind::Retry, "exec_1");
@@ -443,7 +465,9 @@ pub async fn registration_rules(store: Arc<dyn StepUpStore>) {
     h.register(&t, &a, &mut second).await.unwrap();
     assert_eq!(h.stepup.store().passkeys(&t, &a).await.unwrap().len(), 2);
     let ch = h.challenge(ActionKind::Cancel, "exec_1").await;
-    let cred = second.do_authentication(origin(), ch.options.clone()).unwrap();
+    let cred = second
+        .do_authentication(origin(), ch.options.clone())
+        .unwrap();
     h.finish(ch.challenge_id, cred).await.unwrap();
     let _ = h.grant(ActionKind::Cancel, "exec_1").await;
 
@@ -524,10 +548,15 @@ pub async fn outage(store: Arc<dyn StepUpStore>) {
         .verify_and_consume(&granted.grant, &binding, now)
         .await
         .unwrap_err();
-    assert!(matches!(refused, StepUpError::Unavailable(_)), "{refused:?}");
-    assert!(refused
-        .to_string()
-        .starts_with("step-up unavailable, console is read-only"));
+    assert!(
+        matches!(refused, StepUpError::Unavailable(_)),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .starts_with("step-up unavailable, console is read-only")
+    );
     // Forged grants are still told apart from the outage (no store needed).
     assert_eq!(
         h.stepup
