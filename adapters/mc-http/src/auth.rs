@@ -170,9 +170,9 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> Result<String, Problem> {
     let value = value
         .to_str()
         .map_err(|_| Problem::unauthenticated("the Authorization header is not ASCII"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or_else(|| Problem::unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        Problem::unauthenticated("the Authorization header must be `Bearer <token>`")
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(Problem::unauthenticated(
             "only the Bearer authorization scheme is accepted",
@@ -180,7 +180,9 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> Result<String, Problem> {
     }
     let token = token.trim();
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-        return Err(Problem::unauthenticated("the bearer token is empty or too long"));
+        return Err(Problem::unauthenticated(
+            "the bearer token is empty or too long",
+        ));
     }
     Ok(token.to_string())
 }
@@ -215,7 +217,10 @@ mod tests {
         assert_eq!(bearer_token(&h).unwrap_err().status, 401);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert!(bearer_token(&h).unwrap_err().detail.contains("Bearer"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer  tok "));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  tok "),
+        );
         assert_eq!(bearer_token(&h).unwrap(), "tok");
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
         assert_eq!(bearer_token(&h).unwrap_err().status, 401);

@@ -37,9 +37,10 @@ fn json_problem(r: &JsonRejection) -> Problem {
             "unsupported_media_type",
             "the request body must be JSON sent with Content-Type: application/json",
         ),
-        JsonRejection::JsonSyntaxError(_) => {
-            Problem::bad_request("malformed_json", format!("the body is not valid JSON: {text}"))
-        }
+        JsonRejection::JsonSyntaxError(_) => Problem::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {text}"),
+        ),
         JsonRejection::JsonDataError(_) => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
@@ -50,7 +51,10 @@ fn json_problem(r: &JsonRejection) -> Problem {
             "body_too_large",
             "the request body exceeds the size limit",
         ),
-        _ => Problem::bad_request("unreadable_body", format!("the body could not be read: {text}")),
+        _ => Problem::bad_request(
+            "unreadable_body",
+            format!("the body could not be read: {text}"),
+        ),
     }
 }
 

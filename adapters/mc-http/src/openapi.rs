@@ -171,7 +171,10 @@ pub fn openapi_document() -> Value {
         responses.insert("200".into(), ok);
         for (code, d) in [
             ("400", "Malformed body field (the problem names it)"),
-            ("401", "Missing or invalid bearer token, or the ceremony failed"),
+            (
+                "401",
+                "Missing or invalid bearer token, or the ceremony failed",
+            ),
             ("403", "Token lacks executions:write"),
             ("413", "Body larger than the limit"),
             ("415", "Body not sent as application/json"),
@@ -201,7 +204,10 @@ pub fn openapi_document() -> Value {
             ok_json("A ceremony-specific challenge", "Challenge"),
             &[
                 ("404", "No such execution for the caller's tenant"),
-                ("409", "The ceremony cannot start (e.g. no passkey registered)"),
+                (
+                    "409",
+                    "The ceremony cannot start (e.g. no passkey registered)",
+                ),
             ],
         ),
     );
@@ -211,7 +217,10 @@ pub fn openapi_document() -> Value {
             "stepUpVerify",
             "Answer a step-up challenge and receive a single-use grant",
             "CeremonyBody",
-            ok_json("A grant bound to tenant, actor, action and execution", "IssuedGrant"),
+            ok_json(
+                "A grant bound to tenant, actor, action and execution",
+                "IssuedGrant",
+            ),
             &[("404", "Unknown, used or foreign challenge")],
         ),
     );
@@ -233,7 +242,10 @@ pub fn openapi_document() -> Value {
             "CeremonyBody",
             ok_json("The registered credential", "Challenge"),
             &[
-                ("404", "Unknown registration, or the ceremony has no registration"),
+                (
+                    "404",
+                    "Unknown registration, or the ceremony has no registration",
+                ),
                 ("409", "Credential already registered"),
             ],
         ),

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mc_actions::ActionError;
 use mc_core::{IdError, StepUpError, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The media type of problem documents (RFC 9457 §3).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -21,19 +21,20 @@ pub const PROBLEM_TYPE_BASE: &str = "https://maestro-conductor.dev/problems/";
 
 /// An RFC 9457 problem document, plus the `code` extension member.
 ///
+/// Serialised as `{"type", "title", "status", "detail", "code", "field"?}`; `type`
+/// is [`PROBLEM_TYPE_BASE`] + `code` and `title` the status's reason phrase, so
+/// neither can disagree with the fields they derive from.
+///
 /// ```
 /// use mc_http::Problem;
 /// let p = Problem::bad_request("missing_idempotency_key", "the Idempotency-Key header is required");
 /// assert_eq!(p.status, 400);
-/// assert_eq!(p.type_uri, "https://maestro-conductor.dev/problems/missing_idempotency_key");
+/// assert_eq!(p.type_uri(), "https://maestro-conductor.dev/problems/missing_idempotency_key");
+/// let json = serde_json::to_value(&p).unwrap();
+/// assert_eq!(json["title"], "Bad Request");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// A URI naming the problem type (`PROBLEM_TYPE_BASE` + `code`).
-    #[serde(rename = "type")]
-    pub type_uri: String,
-    /// A short, human-readable summary of the problem type.
-    pub title: String,
     /// The HTTP status code.
     pub status: u16,
     /// What went wrong in this occurrence (names the field for bad input).
@@ -41,29 +42,50 @@ pub struct Problem {
     /// Stable machine-readable code (extension member).
     pub code: String,
     /// The request field at fault, when there is one (extension member).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub field: Option<String>,
     /// Extra response headers (`WWW-Authenticate`, `Retry-After`); not serialised.
-    #[serde(skip)]
     pub headers: Vec<(header::HeaderName, String)>,
 }
 
+impl Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.type_uri())?;
+        m.serialize_entry("title", self.title())?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("detail", &self.detail)?;
+        m.serialize_entry("code", &self.code)?;
+        if let Some(f) = &self.field {
+            m.serialize_entry("field", f)?;
+        }
+        m.end()
+    }
+}
+
 impl Problem {
-    /// A problem with `status`, `code` and `detail`; the title is the status's
-    /// canonical reason phrase.
+    /// A problem with `status`, `code` and `detail`.
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         Problem {
-            type_uri: format!("{PROBLEM_TYPE_BASE}{code}"),
-            title: status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
             status: status.as_u16(),
             detail: detail.into(),
             code: code.to_string(),
             field: None,
             headers: Vec::new(),
         }
+    }
+
+    /// The `type` member: a URI naming the problem type.
+    pub fn type_uri(&self) -> String {
+        format!("{PROBLEM_TYPE_BASE}{}", self.code)
+    }
+
+    /// The `title` member: the status's canonical reason phrase.
+    pub fn title(&self) -> &'static str {
+        StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error")
     }
 
     /// A 400 Bad Request problem.
@@ -169,10 +191,12 @@ impl Problem {
             StoreError::InvalidInput { field, .. } => {
                 Problem::bad_request("invalid_request", err.to_string()).with_field(*field)
             }
-            StoreError::Unavailable(_) => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", err.to_string())
-                    .with_header(header::RETRY_AFTER, "5")
-            }
+            StoreError::Unavailable(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                err.to_string(),
+            )
+            .with_header(header::RETRY_AFTER, "5"),
             // Server-side faults: the detail stays generic (no backend internals leak
             // to clients); the full error is logged.
             StoreError::Corrupt(_) | StoreError::Backend(_) => {
@@ -215,8 +239,10 @@ impl Problem {
                     .with_field("Idempotency-Key")
             }
             ActionError::RateLimited { retry_after } => {
-                Problem::new(StatusCode::TOO_MANY_REQUESTS, code, detail)
-                    .with_header(header::RETRY_AFTER, retry_after_secs(*retry_after).to_string())
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, code, detail).with_header(
+                    header::RETRY_AFTER,
+                    retry_after_secs(*retry_after).to_string(),
+                )
             }
             ActionError::Store(e) => {
                 let mut p = Problem::from_store(e);
@@ -270,8 +296,7 @@ impl From<StoreError> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -354,7 +379,7 @@ mod tests {
             if status != 503 {
                 assert_eq!(p.code, err.code(), "{err:?}");
             }
-            assert!(p.type_uri.ends_with(&p.code));
+            assert!(p.type_uri().ends_with(&p.code));
         }
         let p = Problem::from_action(&ActionError::RateLimited {
             retry_after: Duration::from_millis(1500),

@@ -1,10 +1,10 @@
 //! The handlers: parse and validate input, call one library function, map the result.
 //! No business rule lives here — guards, idempotency and audit are `mc-actions`'.
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use mc_actions::{ActionAvailability, ActionOutcome, ActionRequest};
 use mc_core::{
     ActionKind, Cursor, Execution, ExecutionId, ExecutionQuery, ExecutionState, IdempotencyKey,
@@ -89,9 +89,12 @@ pub(crate) async fn post_action(
             "POST needs an action: /api/executions/{id}:cancel, :retry or :replay",
         ));
     };
-    let kind: ActionKind = suffix.parse().map_err(|e: mc_core::action::UnknownAction| {
-        Problem::new(StatusCode::NOT_FOUND, "unknown_action", e.to_string()).with_field("action")
-    })?;
+    let kind: ActionKind = suffix
+        .parse()
+        .map_err(|e: mc_core::action::UnknownAction| {
+            Problem::new(StatusCode::NOT_FOUND, "unknown_action", e.to_string())
+                .with_field("action")
+        })?;
     let execution_id = parse_execution_id("id", raw_id)?;
     let idempotency_key = idempotency_key(&headers)?;
     let ApiJson(body) = body?;
@@ -180,9 +183,10 @@ pub(crate) fn parse_search(raw: &str) -> Result<ExecutionQuery, Problem> {
         match &*k {
             "state" => {
                 for s in v.split(',').filter(|s| !s.is_empty()) {
-                    let st: ExecutionState = s.parse().map_err(
-                        |e: mc_core::execution::UnknownState| bad("state", e.to_string()),
-                    )?;
+                    let st: ExecutionState =
+                        s.parse().map_err(|e: mc_core::execution::UnknownState| {
+                            bad("state", e.to_string())
+                        })?;
                     if !q.states.contains(&st) {
                         q.states.push(st);
                     }
@@ -213,7 +217,7 @@ pub(crate) fn parse_search(raw: &str) -> Result<ExecutionQuery, Problem> {
             }
             "cursor" => {
                 let c = Cursor::from_string(v.to_string());
-                c.decode().map_err(|e| Problem::from_store(&e))?;
+                c.decode().map_err(|e| store_to_query(&e))?;
                 q.cursor = Some(c);
             }
             other => {
@@ -229,8 +233,19 @@ pub(crate) fn parse_search(raw: &str) -> Result<ExecutionQuery, Problem> {
     {
         return Err(bad("from", "must be before to".into()));
     }
-    q.effective_limit().map_err(|e| Problem::from_store(&e))?;
+    q.effective_limit().map_err(|e| store_to_query(&e))?;
     Ok(q)
+}
+
+/// A store's verdict on a query parameter, as the same `invalid_query` problem.
+fn store_to_query(e: &mc_core::StoreError) -> Problem {
+    match e {
+        mc_core::StoreError::InvalidInput { field, reason } => {
+            Problem::bad_request("invalid_query", format!("invalid {field}: {reason}"))
+                .with_field(*field)
+        }
+        other => Problem::from_store(other),
+    }
 }
 
 /// `POST /api/stepup/challenge`.
@@ -240,9 +255,12 @@ pub(crate) async fn stepup_challenge(
     body: Result<ApiJson<ChallengeBody>, Problem>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let ApiJson(body) = body?;
-    let action: ActionKind = body.action.parse().map_err(|e: mc_core::action::UnknownAction| {
-        Problem::bad_request("invalid_request", e.to_string()).with_field("action")
-    })?;
+    let action: ActionKind = body
+        .action
+        .parse()
+        .map_err(|e: mc_core::action::UnknownAction| {
+            Problem::bad_request("invalid_request", e.to_string()).with_field("action")
+        })?;
     let execution_id = parse_execution_id("executionId", &body.execution_id)?;
     // A challenge for an execution the tenant does not have is refused up front, with
     // the same 404 a read would give.
@@ -274,7 +292,9 @@ pub(crate) async fn stepup_register_start(
     body: Result<ApiJson<serde_json::Value>, Problem>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let ApiJson(b) = body?;
-    Ok(Json(state.step_up.register_start(&principal.actor, b).await?))
+    Ok(Json(
+        state.step_up.register_start(&principal.actor, b).await?,
+    ))
 }
 
 /// `POST /api/stepup/registration/finish`.
@@ -284,7 +304,9 @@ pub(crate) async fn stepup_register_finish(
     body: Result<ApiJson<serde_json::Value>, Problem>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let ApiJson(b) = body?;
-    Ok(Json(state.step_up.register_finish(&principal.actor, b).await?))
+    Ok(Json(
+        state.step_up.register_finish(&principal.actor, b).await?,
+    ))
 }
 
 /// Any path no route matches.
@@ -312,7 +334,10 @@ mod tests {
     #[test]
     fn search_parameters_are_validated_by_name() {
         let q = parse_search("state=failed,running&state=failed&label=team:pay&limit=10").unwrap();
-        assert_eq!(q.states, vec![ExecutionState::Failed, ExecutionState::Running]);
+        assert_eq!(
+            q.states,
+            vec![ExecutionState::Failed, ExecutionState::Running]
+        );
         assert_eq!(q.label, Some(("team".into(), "pay".into())));
         assert_eq!(q.limit, 10);
         for (raw, field) in [

@@ -345,14 +345,22 @@ mod tests {
         clock.advance(Duration::minutes(6));
         assert!(matches!(
             issuer
-                .verify(&alice, serde_json::json!({ "challengeId": ch["challengeId"] }))
+                .verify(
+                    &alice,
+                    serde_json::json!({ "challengeId": ch["challengeId"] })
+                )
                 .await,
             Err(StepUpIssueError::NotFound(_)) | Err(StepUpIssueError::Rejected(_))
         ));
         // Malformed answer names the field.
         assert!(matches!(
-            issuer.verify(&alice, serde_json::json!({ "nonce": 1 })).await,
-            Err(StepUpIssueError::InvalidRequest { field: "challengeId", .. })
+            issuer
+                .verify(&alice, serde_json::json!({ "nonce": 1 }))
+                .await,
+            Err(StepUpIssueError::InvalidRequest {
+                field: "challengeId",
+                ..
+            })
         ));
     }
 }
