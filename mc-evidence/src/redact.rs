@@ -1,0 +1,851 @@
+//! PII redaction (MC-DATA-1152): a small, streaming, length-preserving redactor.
+//!
+//! Built-in rules, in priority order: `email`, `card` (13–19 digits, optional
+//! space/dash separators, **Luhn-valid**), `phone` (separated national formats and
+//! `+` international numbers), `ipv4`, `ipv6` (validated by the standard parser),
+//! `bearer_token` (`Bearer <token>`), `api_key` (`api_key=…`, `token: …`,
+//! `secret=…`, `password=…` and well-known key prefixes such as `sk_live_`, `AKIA`,
+//! `ghp_`, `xoxb-`), plus tenant-supplied named regular expressions.
+//!
+//! A match is replaced **byte for byte** by a mask of the same length — `[email***]`
+//! (the rule name in brackets, padded with `*`) or `*…` when the match is shorter
+//! than the label. Keeping the length lets the pack builder write a tar header
+//! before it has read the artifact, which is what makes the pack streaming (see
+//! ADR 0201).
+//!
+//! Redaction works on whole lines: a [`RedactStream`] holds back the bytes after the
+//! last newline until more data arrives, so a match split across chunk boundaries
+//! is found exactly as if the artifact were one buffer (property-tested). No rule
+//! matches across a newline. A line longer than [`MAX_LINE`] is cut at the last
+//! delimiter byte (`"` `'` `,` `;` `<` `>` `{` `}` `[` `]` `|`) before the limit.
+//!
+//! ```
+//! use mc_evidence::redact::Redactor;
+//!
+//! let r = Redactor::builtin();
+//! let (out, counts) = r.redact(b"mail bob@example.com card 4111 1111 1111 1111\n");
+//! assert_eq!(out.len(), 47);
+//! assert_eq!(&out[..], &b"mail [email********] card [card**************]\n"[..]);
+//! assert_eq!(counts.get("email"), 1);
+//! assert_eq!(counts.get("card"), 1);
+//! assert!(r.find(&out).is_empty());
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
+use std::str::FromStr;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
+use serde::{Deserialize, Serialize};
+
+/// Longest run of bytes without a newline that is redacted as one unit.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Names of the built-in rules, in priority order.
+pub const BUILTIN_RULES: [&str; 7] = [
+    "email",
+    "card",
+    "phone",
+    "ipv4",
+    "ipv6",
+    "bearer_token",
+    "api_key",
+];
+
+const EMAIL: usize = 0;
+const CARD: usize = 1;
+const PHONE: usize = 2;
+const IPV4: usize = 3;
+const IPV6: usize = 4;
+const BEARER: usize = 5;
+const API_KEY: usize = 6;
+
+/// Why a tenant-supplied pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedactError {
+    /// The rule name is empty, too long, not `[a-z0-9_-]`, or already taken.
+    #[error("redaction rule name {name:?}: {reason}")]
+    BadName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The pattern does not compile.
+    #[error("redaction rule {name}: invalid pattern: {reason}")]
+    BadPattern {
+        /// The rule.
+        name: String,
+        /// The compiler's message.
+        reason: String,
+    },
+    /// The pattern matches the empty string, a newline or a mask, so redaction could
+    /// never converge (a mask would be redacted again).
+    #[error("redaction rule {name}: pattern {reason}")]
+    Unusable {
+        /// The rule.
+        name: String,
+        /// What it matches.
+        reason: &'static str,
+    },
+}
+
+/// A tenant-supplied rule: a name (used in masks and counts) and a regular expression
+/// (Rust `regex` syntax, matched against bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomRule {
+    /// `[a-z0-9_-]{1,32}`, unique.
+    pub name: String,
+    /// The pattern.
+    pub pattern: String,
+}
+
+/// Matches per rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RedactionCounts(pub BTreeMap<String, u64>);
+
+impl RedactionCounts {
+    /// Matches of `rule` (0 when none).
+    pub fn get(&self, rule: &str) -> u64 {
+        self.0.get(rule).copied().unwrap_or(0)
+    }
+
+    /// Total matches.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &RedactionCounts) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    fn bump(&mut self, rule: &str) {
+        *self.0.entry(rule.to_string()).or_default() += 1;
+    }
+}
+
+/// One match found by [`Redactor::find`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule.
+    pub rule: String,
+    /// Byte offset of the start.
+    pub start: usize,
+    /// Byte offset one past the end.
+    pub end: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    rule: usize,
+}
+
+/// The redaction engine: built-in rules plus tenant rules. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Redactor {
+    names: Vec<String>,
+    labels: Vec<Vec<u8>>,
+    email: Regex,
+    card: Regex,
+    phone: Regex,
+    ipv4: Regex,
+    bearer: Regex,
+    api_key: Regex,
+    keywords: AhoCorasick,
+    custom: Option<Regex>,
+}
+
+fn anchored(pattern: &str) -> Regex {
+    // Built-in patterns are constants covered by tests; failing to compile one is a
+    // programming error caught by every test run.
+    Regex::new(pattern).unwrap_or_else(|e| panic!("built-in redaction pattern: {e}"))
+}
+
+#[inline]
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+#[inline]
+fn is_email_local(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn luhn_ok(span: &[u8]) -> bool {
+    let mut sum = 0u32;
+    let mut double = false;
+    let mut n = 0;
+    for &b in span.iter().rev() {
+        if !b.is_ascii_digit() {
+            continue;
+        }
+        let mut d = u32::from(b - b'0');
+        if double {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+        double = !double;
+        n += 1;
+    }
+    (13..=19).contains(&n) && sum % 10 == 0
+}
+
+impl Redactor {
+    /// The built-in rules only.
+    pub fn builtin() -> Self {
+        // Keyword index -> rule: 0 => bearer, 1.. => api_key.
+        let keywords = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build([
+                "bearer",
+                "api_key",
+                "api-key",
+                "apikey",
+                "token",
+                "secret",
+                "password",
+                "passwd",
+                "sk_live_",
+                "sk_test_",
+                "pk_live_",
+                "rk_live_",
+                "akia",
+                "ghp_",
+                "gho_",
+                "ghs_",
+                "ghu_",
+                "github_pat_",
+                "xoxb-",
+                "xoxp-",
+                "xoxa-",
+            ])
+            .unwrap_or_else(|e| panic!("built-in keyword set: {e}"));
+        let names: Vec<String> = BUILTIN_RULES.iter().map(|s| s.to_string()).collect();
+        Redactor {
+            labels: names.iter().map(|n| format!("[{n}]").into_bytes()).collect(),
+            names,
+            email: anchored(
+                r"(?-u)[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,10}[A-Za-z]{2,24}\b",
+            ),
+            card: anchored(r"(?-u)(?:\d[ \-]?){12,18}\d\b"),
+            phone: anchored(
+                r"(?-u)(?:\+\d{1,3}[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}\b|\+\d{1,3}(?:[ .\-]\d{2,4}){2,5}\b|\+\d{8,15}\b",
+            ),
+            ipv4: anchored(
+                r"(?-u)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
+            ),
+            bearer: anchored(r"(?-u)(?i:bearer)[ \t]{1,8}[A-Za-z0-9\-._~+/]{6,4096}=*"),
+            api_key: anchored(
+                r#"(?-u)(?i:api[_\-]?key|token|secret|password|passwd)["']?[ \t]{0,3}[:=][ \t]{0,3}["']?[A-Za-z0-9\-._~+/]{6,4096}=*|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,255}|(?i:akia)[0-9A-Z]{16}\b|gh[opsu]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255}|xox[bpa]-[A-Za-z0-9\-]{10,255}"#,
+            ),
+            keywords,
+            custom: None,
+        }
+    }
+
+    /// The built-in rules plus `rules` (tenant-supplied).
+    ///
+    /// # Errors
+    /// [`RedactError`] naming the rule whose name or pattern is unusable.
+    pub fn with_rules(rules: &[CustomRule]) -> Result<Self, RedactError> {
+        let mut r = Self::builtin();
+        if rules.is_empty() {
+            return Ok(r);
+        }
+        let mut pats = Vec::with_capacity(rules.len());
+        for rule in rules {
+            let bad = |reason| RedactError::BadName {
+                name: rule.name.clone(),
+                reason,
+            };
+            if rule.name.is_empty() || rule.name.len() > 32 {
+                return Err(bad("must be 1 to 32 characters"));
+            }
+            if !rule
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                return Err(bad("allowed characters are a-z 0-9 _ -"));
+            }
+            if r.names.contains(&rule.name) {
+                return Err(bad("is already a rule"));
+            }
+            let single = Regex::new(&rule.pattern).map_err(|e| RedactError::BadPattern {
+                name: rule.name.clone(),
+                reason: e.to_string(),
+            })?;
+            let unusable = |reason| RedactError::Unusable {
+                name: rule.name.clone(),
+                reason,
+            };
+            if single.is_match(Input::new("").anchored(Anchored::Yes)) {
+                return Err(unusable("matches the empty string"));
+            }
+            if single.is_match("\n") {
+                return Err(unusable("matches a newline"));
+            }
+            r.names.push(rule.name.clone());
+            r.labels.push(format!("[{}]", rule.name).into_bytes());
+            pats.push(rule.pattern.clone());
+        }
+        // A mask must never be redacted again, or the post-pack scan could not pass.
+        for label in &r.labels {
+            for len in 1..=80 {
+                let mut mask = vec![0u8; len];
+                write_mask(&mut mask, label);
+                for (i, p) in pats.iter().enumerate() {
+                    if Regex::new(p).is_ok_and(|re| re.is_match(&mask[..])) {
+                        return Err(RedactError::Unusable {
+                            name: rules[i].name.clone(),
+                            reason: "matches a redaction mask",
+                        });
+                    }
+                }
+            }
+        }
+        r.custom = Some(
+            Regex::new_many(&pats).map_err(|e| RedactError::BadPattern {
+                name: "custom".into(),
+                reason: e.to_string(),
+            })?,
+        );
+        Ok(r)
+    }
+
+    /// Every rule name (built-in first), as used in counts and masks.
+    pub fn rule_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Redacts a whole buffer; the same result as streaming it in any chunking.
+    pub fn redact(&self, bytes: &[u8]) -> (Vec<u8>, RedactionCounts) {
+        let mut out = bytes.to_vec();
+        let mut counts = RedactionCounts::default();
+        let mut spans = Vec::new();
+        for seg in segments(bytes) {
+            self.redact_segment(&mut out[seg.0..seg.1], &mut spans, &mut counts);
+        }
+        (out, counts)
+    }
+
+    /// Every match in `bytes` (line by line). Empty on correctly redacted output.
+    pub fn find(&self, bytes: &[u8]) -> Vec<Finding> {
+        let mut spans = Vec::new();
+        let mut out = Vec::new();
+        for (s, e) in segments(bytes) {
+            spans.clear();
+            self.spans(&bytes[s..e], &mut spans);
+            out.extend(spans.iter().map(|sp| Finding {
+                rule: self.names[sp.rule].clone(),
+                start: s + sp.start,
+                end: s + sp.end,
+            }));
+        }
+        out
+    }
+
+    /// A streaming redactor over this engine.
+    pub fn stream(self: &std::sync::Arc<Self>) -> RedactStream {
+        RedactStream {
+            redactor: self.clone(),
+            carry: Vec::new(),
+            counts: RedactionCounts::default(),
+        }
+    }
+
+    fn redact_segment(&self, seg: &mut [u8], spans: &mut Vec<Span>, counts: &mut RedactionCounts) {
+        spans.clear();
+        self.spans(seg, spans);
+        if spans.is_empty() {
+            return;
+        }
+        spans.sort_unstable_by_key(|s| (s.start, std::cmp::Reverse(s.end), s.rule));
+        // Union of spans; the first span of each merged run names it and is counted.
+        let mut i = 0;
+        while i < spans.len() {
+            let first = spans[i];
+            let mut end = first.end;
+            let mut j = i + 1;
+            while j < spans.len() && spans[j].start < end {
+                end = end.max(spans[j].end);
+                j += 1;
+            }
+            counts.bump(&self.names[first.rule]);
+            write_mask(&mut seg[first.start..end], &self.labels[first.rule]);
+            i = j;
+        }
+    }
+
+    /// All matches of every rule in one line-free segment.
+    fn spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+        self.email_spans(seg, out);
+        self.number_spans(seg, out);
+        self.ipv6_spans(seg, out);
+        self.keyword_spans(seg, out);
+        if let Some(custom) = &self.custom {
+            for m in custom.find_iter(seg) {
+                out.push(Span {
+                    start: m.start(),
+                    end: m.end(),
+                    rule: BUILTIN_RULES.len() + m.pattern().as_usize(),
+                });
+            }
+        }
+    }
+
+    fn anchored_at(re: &Regex, seg: &[u8], at: usize, window: usize) -> Option<usize> {
+        let end = seg.len().min(at + window);
+        // The span keeps the whole segment as haystack so `\b` sees real context.
+        let input = Input::new(seg).range(at..end).anchored(Anchored::Yes);
+        re.search(&input).map(|m| m.end())
+    }
+
+    fn email_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+        let mut done = 0;
+        for at in memchr::memchr_iter(b'@', seg) {
+            if at < done {
+                continue;
+            }
+            let mut s = at;
+            while s > done && at - s < 64 && is_email_local(seg[s - 1]) {
+                s -= 1;
+            }
+            if s == at {
+                continue;
+            }
+            if let Some(e) = Self::anchored_at(&self.email, seg, s, 400) {
+                out.push(Span {
+                    start: s,
+                    end: e,
+                    rule: EMAIL,
+                });
+                done = e;
+            }
+        }
+    }
+
+    /// Cards, phones and IPv4 addresses: every rule starts at a digit, `+` or `(`
+    /// with no word character before it. Runs with too few digits to be any of them
+    /// are skipped without running a regex, which keeps timestamps and ids cheap.
+    fn number_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+        let n = seg.len();
+        let mut i = 0;
+        while i < n {
+            let b = seg[i];
+            let starts = b.is_ascii_digit()
+                || ((b == b'+' || b == b'(') && i + 1 < n && seg[i + 1].is_ascii_digit());
+            if !starts {
+                i += 1;
+                continue;
+            }
+            if i > 0 && is_word(seg[i - 1]) {
+                // Inside a word (`abc123`): skip the rest of the word.
+                while i < n && is_word(seg[i]) {
+                    i += 1;
+                }
+                continue;
+            }
+            // The token: digits joined by single separators.
+            let s = i;
+            let mut j = i + 1;
+            let mut digits = usize::from(b.is_ascii_digit());
+            let mut dots = 0;
+            while j < n {
+                let c = seg[j];
+                if c.is_ascii_digit() {
+                    digits += 1;
+                    j += 1;
+                } else if matches!(c, b' ' | b'.' | b'-' | b'(' | b')')
+                    && j + 1 < n
+                    && (seg[j + 1].is_ascii_digit() || (c == b')' && seg[j + 1] == b' '))
+                {
+                    dots += usize::from(c == b'.');
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            let plausible = digits >= 10 || (dots >= 3 && digits >= 4) || (b == b'+' && digits >= 8);
+            if plausible {
+                self.number_token(seg, s, j, out);
+            }
+            i = j.max(i + 1);
+        }
+    }
+
+    fn number_token(&self, seg: &[u8], s: usize, j: usize, out: &mut Vec<Span>) {
+        let mut p = s;
+        while p < j {
+            let c = seg[p];
+            let boundary = p == 0 || !is_word(seg[p - 1]);
+            let candidate = boundary
+                && (c.is_ascii_digit() || ((c == b'+' || c == b'(') && p + 1 < j));
+            if candidate {
+                let hit = Self::anchored_at(&self.card, seg, p, 64)
+                    .filter(|&e| luhn_ok(&seg[p..e]))
+                    .map(|e| (e, CARD))
+                    .or_else(|| Self::anchored_at(&self.phone, seg, p, 64).map(|e| (e, PHONE)))
+                    .or_else(|| Self::anchored_at(&self.ipv4, seg, p, 24).map(|e| (e, IPV4)));
+                if let Some((e, rule)) = hit {
+                    out.push(Span {
+                        start: p,
+                        end: e,
+                        rule,
+                    });
+                    p = e;
+                    continue;
+                }
+            }
+            p += 1;
+        }
+    }
+
+    fn ipv6_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+        let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+        let mut done = 0;
+        for at in memchr::memchr_iter(b':', seg) {
+            if at < done {
+                continue;
+            }
+            let mut s = at;
+            while s > done && at - s < 45 && (seg[s - 1].is_ascii_hexdigit() || seg[s - 1] == b':')
+            {
+                s -= 1;
+            }
+            let mut e = at + 1;
+            while e < seg.len() && e - s < 60 && is_v6(seg[e]) {
+                e += 1;
+            }
+            done = e;
+            // Trailing sentence punctuation is not part of an address.
+            while e > at + 1 && seg[e - 1] == b'.' {
+                e -= 1;
+            }
+            let tok = &seg[s..e];
+            let colons = tok.iter().filter(|&&c| c == b':').count();
+            let double = tok.windows(2).any(|w| w == b"::");
+            if colons < 2 || !(double || colons >= 7) {
+                continue;
+            }
+            if !tok.iter().any(u8::is_ascii_hexdigit) {
+                continue;
+            }
+            if (s > 0 && is_word(seg[s - 1])) || (e < seg.len() && is_word(seg[e])) {
+                continue;
+            }
+            let ok = std::str::from_utf8(tok)
+                .ok()
+                .is_some_and(|t| Ipv6Addr::from_str(t).is_ok());
+            if ok {
+                out.push(Span {
+                    start: s,
+                    end: e,
+                    rule: IPV6,
+                });
+            }
+        }
+    }
+
+    fn keyword_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+        let mut from = 0;
+        while from < seg.len() {
+            let Some(m) = self.keywords.find(&seg[from..]) else {
+                break;
+            };
+            let at = from + m.start();
+            let boundary = at == 0 || !is_word(seg[at - 1]);
+            let (re, rule) = if m.pattern().as_usize() == 0 {
+                (&self.bearer, BEARER)
+            } else {
+                (&self.api_key, API_KEY)
+            };
+            let hit = if boundary {
+                Self::anchored_at(re, seg, at, 8192)
+            } else {
+                None
+            };
+            match hit {
+                Some(e) => {
+                    out.push(Span { start: at, end: e, rule });
+                    from = e;
+                }
+                None => from = at + 1,
+            }
+        }
+    }
+}
+
+/// Fills `dst` with `label` minus its `]`, `*` padding and a closing `]`, or all `*`
+/// when the label does not fit.
+fn write_mask(dst: &mut [u8], label: &[u8]) {
+    if dst.len() >= label.len() {
+        let head = label.len() - 1;
+        dst[..head].copy_from_slice(&label[..head]);
+        dst[head..].fill(b'*');
+        if let Some(last) = dst.last_mut() {
+            *last = b']';
+        }
+    } else {
+        dst.fill(b'*');
+    }
+}
+
+/// Splits `bytes` into `(start, end)` ranges without newlines (over-long lines are cut
+/// at a delimiter, see [`MAX_LINE`]).
+fn segments(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= bytes.len() {
+            return None;
+        }
+        let rest = &bytes[pos..];
+        let line_end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let (len, skip) = if line_end <= MAX_LINE {
+            (line_end, usize::from(line_end < rest.len()))
+        } else {
+            (long_line_cut(&rest[..MAX_LINE]), 0)
+        };
+        let seg = (pos, pos + len);
+        pos += len + skip;
+        Some(seg)
+    })
+}
+
+fn long_line_cut(window: &[u8]) -> usize {
+    window
+        .iter()
+        .rposition(|b| b"\"',;<>{}[]|".contains(b))
+        .map_or(window.len(), |p| p + 1)
+}
+
+/// Streaming redaction: push chunks of any size, get redacted bytes out. Bytes after
+/// the last newline are held back (up to [`MAX_LINE`]) so no match is split.
+#[derive(Debug)]
+pub struct RedactStream {
+    redactor: std::sync::Arc<Redactor>,
+    carry: Vec<u8>,
+    counts: RedactionCounts,
+}
+
+impl RedactStream {
+    /// Redacts what can be redacted of `carry + chunk` and appends it to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if self.carry.is_empty() {
+            // Fast path: process the chunk in place in `out`.
+            let tail_start = match memchr::memrchr(b'\n', chunk) {
+                Some(nl) => nl + 1,
+                None => 0,
+            };
+            let base = out.len();
+            out.extend_from_slice(&chunk[..tail_start]);
+            self.redact_into(out, base);
+            self.carry.extend_from_slice(&chunk[tail_start..]);
+        } else {
+            self.carry.extend_from_slice(chunk);
+            let Some(nl) = memchr::memrchr(b'\n', &self.carry) else {
+                self.flush_long(out);
+                return;
+            };
+            let base = out.len();
+            out.extend_from_slice(&self.carry[..=nl]);
+            self.carry.drain(..=nl);
+            self.redact_into(out, base);
+        }
+        self.flush_long(out);
+    }
+
+    /// Redacts and emits whatever is held back; call once at the end.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        let base = out.len();
+        out.append(&mut self.carry);
+        self.redact_into(out, base);
+    }
+
+    /// Matches per rule so far.
+    pub fn counts(&self) -> &RedactionCounts {
+        &self.counts
+    }
+
+    fn flush_long(&mut self, out: &mut Vec<u8>) {
+        while self.carry.len() > MAX_LINE {
+            let cut = long_line_cut(&self.carry[..MAX_LINE]);
+            let base = out.len();
+            out.extend_from_slice(&self.carry[..cut]);
+            self.carry.drain(..cut);
+            self.redact_into(out, base);
+        }
+    }
+
+    fn redact_into(&mut self, out: &mut [u8], base: usize) {
+        let mut spans = Vec::new();
+        let region = &mut out[base..];
+        let segs: Vec<(usize, usize)> = segments(region).collect();
+        for (s, e) in segs {
+            self.redactor
+                .redact_segment(&mut region[s..e], &mut spans, &mut self.counts);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn red(s: &str) -> (String, RedactionCounts) {
+        let (o, c) = Redactor::builtin().redact(s.as_bytes());
+        (String::from_utf8(o).unwrap(), c)
+    }
+
+    #[test]
+    fn each_rule_hits_and_misses() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("contact alice.smith+x@mail.example.co.uk now", "email", true),
+            ("no at sign here example.com", "email", false),
+            ("pay 4111-1111-1111-1111 ok", "card", true),
+            ("pay 4111111111111111 ok", "card", true),
+            ("pay 4111 1111 1111 1112 ok", "card", false),
+            ("call +1 415-555-0123 now", "phone", true),
+            ("call (415) 555-0123 now", "phone", true),
+            ("call 415.555.0123 now", "phone", true),
+            ("call +442079460958 now", "phone", true),
+            ("from 10.0.12.255 port", "ipv4", true),
+            ("version 1.2.3 only", "ipv4", false),
+            ("from 256.1.1.1 x", "ipv4", false),
+            ("peer 2001:db8::1 up", "ipv6", true),
+            ("peer fe80:0:0:0:200:f8ff:fe21:67cf up", "ipv6", true),
+            ("at 18:00:01 and mc_core::blob", "ipv6", false),
+            ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc", "bearer_token", true),
+            ("api_key=abcd1234efgh5678", "api_key", true),
+            ("key AKIAIOSFODNN7EXAMPLE used", "api_key", true),
+            ("token_count=5", "api_key", false),
+            ("date 2025-12-10T18:00:01.123Z took 1733856000ms", "phone", false),
+        ];
+        for (text, rule, hit) in cases {
+            let (out, c) = red(text);
+            assert_eq!(c.get(rule) > 0, *hit, "{rule} on {text:?} -> {out:?} {c:?}");
+            assert_eq!(out.len(), text.len());
+            assert!(Redactor::builtin().find(out.as_bytes()).is_empty(), "{out}");
+        }
+    }
+
+    #[test]
+    fn masks_carry_the_rule_name() {
+        let (out, c) = red("x 10.1.2.3 y\nz bob@example.com\n");
+        assert_eq!(out, "x [ipv4**] y\nz [email********]\n");
+        assert_eq!(c.total(), 2);
+        let (out, _) = red("1.2.3.4");
+        assert_eq!(out, "[ipv4*]");
+    }
+
+    #[test]
+    fn custom_rules_are_validated() {
+        let ok = Redactor::with_rules(&[CustomRule {
+            name: "employee".into(),
+            pattern: r"EMP-\d{6}".into(),
+        }])
+        .unwrap();
+        let (out, c) = ok.redact(b"id EMP-123456 done");
+        assert_eq!(c.get("employee"), 1);
+        assert_eq!(&out[..], b"id [employee*] done");
+        let bad = |name: &str, pattern: &str| {
+            Redactor::with_rules(&[CustomRule {
+                name: name.into(),
+                pattern: pattern.into(),
+            }])
+            .unwrap_err()
+        };
+        assert!(matches!(bad("Bad Name", "x"), RedactError::BadName { .. }));
+        assert!(matches!(bad("email", "x"), RedactError::BadName { .. }));
+        assert!(matches!(bad("r", "("), RedactError::BadPattern { .. }));
+        assert!(matches!(bad("r", "a*"), RedactError::Unusable { .. }));
+        assert!(matches!(bad("r", r"\*+"), RedactError::Unusable { .. }));
+        assert!(matches!(bad("r", r"\s+x?"), RedactError::Unusable { .. }));
+    }
+
+    fn pii() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("alice@example.com".to_string()),
+            Just("4111 1111 1111 1111".to_string()),
+            Just("5500-0000-0000-0004".to_string()),
+            Just("+1 415-555-0123".to_string()),
+            Just("192.168.1.20".to_string()),
+            Just("2001:db8::8a2e:370:7334".to_string()),
+            Just("Bearer abcDEF123456.xyz".to_string()),
+            Just("api_key=sk_live_0123456789abcdef".to_string()),
+            "[a-z ]{0,12}",
+            "[0-9:. -]{0,12}",
+            Just("\n".to_string()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn chunking_never_changes_the_result(
+            parts in proptest::collection::vec(pii(), 1..40),
+            cuts in proptest::collection::vec(0usize..400, 0..12),
+        ) {
+            let text = parts.join(" ");
+            let r = Arc::new(Redactor::builtin());
+            let (whole, counts) = r.redact(text.as_bytes());
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut stream = r.stream();
+            let mut out = Vec::new();
+            let mut prev = 0;
+            for c in cuts {
+                stream.push(&text.as_bytes()[prev..c], &mut out);
+                prev = c;
+            }
+            stream.push(&text.as_bytes()[prev..], &mut out);
+            stream.finish(&mut out);
+            prop_assert_eq!(&out, &whole);
+            prop_assert_eq!(stream.counts(), &counts);
+            prop_assert!(r.find(&out).is_empty(), "survived: {:?}", r.find(&out));
+        }
+
+        #[test]
+        fn one_byte_chunks_equal_whole(parts in proptest::collection::vec(pii(), 1..12)) {
+            let text = parts.concat();
+            let r = Arc::new(Redactor::builtin());
+            let (whole, _) = r.redact(text.as_bytes());
+            let mut s = r.stream();
+            let mut out = Vec::new();
+            for b in text.as_bytes() {
+                s.push(std::slice::from_ref(b), &mut out);
+            }
+            s.finish(&mut out);
+            prop_assert_eq!(out, whole);
+        }
+    }
+
+    #[test]
+    fn long_lines_are_bounded() {
+        let r = Arc::new(Redactor::builtin());
+        let mut line = vec![b'a'; MAX_LINE * 2 + 100];
+        line[10..27].copy_from_slice(b"x bob@example.com");
+        let mut s = r.stream();
+        let mut out = Vec::new();
+        for c in line.chunks(4096) {
+            s.push(c, &mut out);
+            assert!(s.carry.len() <= MAX_LINE + 4096);
+        }
+        s.finish(&mut out);
+        assert_eq!(out.len(), line.len());
+        assert_eq!(s.counts().get("email"), 1);
+    }
+}

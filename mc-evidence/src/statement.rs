@@ -1,0 +1,185 @@
+//! in-toto Statement v1 carrying an [`EvidenceManifest`] as its predicate.
+//!
+//! ```json
+//! { "_type": "https://in-toto.io/Statement/v1",
+//!   "subject": [ { "name": "tenants/acme/logs/exec_1/run.log",
+//!                  "digest": { "sha256": "…" } } ],
+//!   "predicateType": "https://maestro-conductor.dev/evidence-manifest/v1",
+//!   "predicate": { …EvidenceManifest… } }
+//! ```
+//!
+//! A subject's `name` is the artifact's name in the manifest (a blob key for an
+//! execution manifest, a pack path for a pack) and its digest is the digest of the
+//! bytes a recipient receives (the redacted bytes, for a pack).
+
+use std::collections::BTreeMap;
+
+use mc_core::BlobStore;
+use mc_core::BlobKey;
+use serde::{Deserialize, Serialize};
+
+use crate::dsse::{Envelope, EvidenceKey};
+use crate::error::EvidenceError;
+use crate::manifest::EvidenceManifest;
+
+/// `_type` of an in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// DSSE `payloadType` of an in-toto statement.
+pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// Our `predicateType`: the predicate is an [`EvidenceManifest`].
+pub const PREDICATE_TYPE: &str = "https://maestro-conductor.dev/evidence-manifest/v1";
+
+/// One subject of a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// The artifact's name.
+    pub name: String,
+    /// Digests by algorithm; we always write `sha256`.
+    pub digest: BTreeMap<String, String>,
+}
+
+/// An in-toto Statement v1 whose predicate is an evidence manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statement {
+    /// Always [`STATEMENT_TYPE`].
+    #[serde(rename = "_type")]
+    pub type_: String,
+    /// What the statement is about.
+    pub subject: Vec<Subject>,
+    /// Always [`PREDICATE_TYPE`].
+    pub predicate_type: String,
+    /// The manifest.
+    pub predicate: EvidenceManifest,
+}
+
+impl Statement {
+    /// The statement for `manifest`: one subject per artifact, with the digest of the
+    /// delivered bytes (the redacted digest when the artifact was redacted).
+    pub fn for_manifest(manifest: EvidenceManifest) -> Self {
+        let subject = manifest
+            .artifacts
+            .iter()
+            .map(|a| Subject {
+                name: a.name.clone(),
+                digest: BTreeMap::from([(
+                    "sha256".to_string(),
+                    a.delivered_sha256().as_str().to_string(),
+                )]),
+            })
+            .collect();
+        Statement {
+            type_: STATEMENT_TYPE.to_string(),
+            subject,
+            predicate_type: PREDICATE_TYPE.to_string(),
+            predicate: manifest,
+        }
+    }
+
+    /// Serialises and signs the statement into a DSSE envelope.
+    pub fn sign(&self, key: &EvidenceKey) -> Envelope {
+        // A statement is plain data; serialising it cannot fail.
+        let payload = serde_json::to_vec(self).unwrap_or_default();
+        Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &payload, key)
+    }
+
+    /// Checks the fixed fields and that subjects and artifacts agree.
+    ///
+    /// # Errors
+    /// [`EvidenceError::InvalidStatement`] naming `_type`, `predicateType` or `subject`.
+    pub fn validate(&self) -> Result<(), EvidenceError> {
+        if self.type_ != STATEMENT_TYPE {
+            return Err(EvidenceError::InvalidStatement {
+                field: "_type",
+                reason: format!("{:?}, expected {STATEMENT_TYPE}", self.type_),
+            });
+        }
+        if self.predicate_type != PREDICATE_TYPE {
+            return Err(EvidenceError::InvalidStatement {
+                field: "predicateType",
+                reason: format!("{:?}, expected {PREDICATE_TYPE}", self.predicate_type),
+            });
+        }
+        if self.subject.len() != self.predicate.artifacts.len() {
+            return Err(EvidenceError::InvalidStatement {
+                field: "subject",
+                reason: "subjects and manifest artifacts differ in number".into(),
+            });
+        }
+        for (s, a) in self.subject.iter().zip(&self.predicate.artifacts) {
+            let d = s.digest.get("sha256").map(String::as_str);
+            if s.name != a.name || d != Some(a.delivered_sha256().as_str()) {
+                return Err(EvidenceError::InvalidStatement {
+                    field: "subject",
+                    reason: format!("subject {} disagrees with the manifest", s.name),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The SHA-256 recorded for subject `name`.
+    pub fn sha256_of(&self, name: &str) -> Option<&str> {
+        self.subject
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.digest.get("sha256"))
+            .map(String::as_str)
+    }
+}
+
+/// Verifies `envelope` with `key` and returns the statement inside.
+///
+/// Checks, in order: the payload type is in-toto, a signature verifies over the
+/// DSSE PAE, the payload is a Statement v1 with our predicate type, and its
+/// subjects agree with the manifest.
+///
+/// # Errors
+/// [`EvidenceError::UnknownPayloadType`], [`EvidenceError::BadSignature`],
+/// [`EvidenceError::InvalidEnvelope`], [`EvidenceError::InvalidStatement`].
+pub fn verify_envelope(
+    envelope: &Envelope,
+    key: &ed25519_dalek::VerifyingKey,
+) -> Result<Statement, EvidenceError> {
+    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        return Err(EvidenceError::UnknownPayloadType {
+            payload_type: envelope.payload_type.clone(),
+        });
+    }
+    let payload = envelope.verify(key)?;
+    let statement: Statement =
+        serde_json::from_slice(&payload).map_err(|e| EvidenceError::InvalidStatement {
+            field: "payload",
+            reason: e.to_string(),
+        })?;
+    statement.validate()?;
+    Ok(statement)
+}
+
+/// Re-reads every subject of `statement` from `blobs` (subject name = blob key) and
+/// checks its SHA-256. Returns the number of artifacts checked.
+///
+/// # Errors
+/// [`EvidenceError::ArtifactMissing`] or [`EvidenceError::DigestMismatch`] naming the
+/// first artifact at fault; [`EvidenceError::Fetch`] for other store failures.
+pub async fn verify_subjects(
+    statement: &Statement,
+    blobs: &dyn BlobStore,
+) -> Result<usize, EvidenceError> {
+    for s in &statement.subject {
+        let key = BlobKey::new(s.name.clone()).map_err(|_| EvidenceError::InvalidStatement {
+            field: "subject[].name",
+            reason: format!("{:?} is not a valid blob key", s.name),
+        })?;
+        let (actual, _) = crate::manifest::digest_blob(blobs, &key).await?;
+        let expected = s.digest.get("sha256").cloned().unwrap_or_default();
+        if actual.as_str() != expected {
+            return Err(EvidenceError::DigestMismatch {
+                artifact: s.name.clone(),
+                expected,
+                actual: actual.to_string(),
+            });
+        }
+    }
+    Ok(statement.subject.len())
+}
