@@ -402,3 +402,74 @@ impl StepUpVerifier for WebauthnStepUp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::GrantKey;
+    use crate::memory::MemoryStepUpStore;
+    use mc_core::SystemClock;
+    use url::Url;
+
+    fn build(config: StepUpConfig) -> Result<WebauthnStepUp, WebauthnStepUpError> {
+        WebauthnStepUp::new(
+            config,
+            Arc::new(MemoryStepUpStore::new()),
+            Arc::new(SystemClock),
+        )
+    }
+
+    fn config(rp_id: &str, origin: &str) -> StepUpConfig {
+        StepUpConfig::new(
+            rp_id,
+            Url::parse(origin).unwrap(),
+            GrantKey::new(vec![3u8; 32]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn configuration_errors_name_the_field() {
+        assert!(build(config("example.com", "https://console.example.com")).is_ok());
+        let field = |r: Result<WebauthnStepUp, WebauthnStepUpError>| match r {
+            Err(WebauthnStepUpError::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        assert_eq!(
+            field(build(config("example.org", "https://console.example.com"))),
+            "rp_id"
+        );
+        let mut long = config("example.com", "https://console.example.com");
+        long.grant_ttl = Duration::hours(1);
+        assert_eq!(field(build(long)), "grant_ttl");
+        let mut zero = config("example.com", "https://console.example.com");
+        zero.challenge_ttl = Duration::ZERO;
+        assert_eq!(field(build(zero)), "challenge_ttl");
+        assert!(matches!(
+            GrantKey::new(vec![0u8; 31]),
+            Err(WebauthnStepUpError::Config {
+                field: "grant_key",
+                ..
+            })
+        ));
+        assert_ne!(
+            GrantKey::random().unwrap().bytes(),
+            GrantKey::random().unwrap().bytes()
+        );
+    }
+
+    #[test]
+    fn user_handles_are_tenant_qualified_and_stable() {
+        let t1 = TenantId::new("acme").unwrap();
+        let t2 = TenantId::new("globex").unwrap();
+        let a = ActorId::new("alice").unwrap();
+        assert_eq!(user_handle(&t1, &a), user_handle(&t1, &a));
+        assert_ne!(user_handle(&t1, &a), user_handle(&t2, &a));
+    }
+
+    #[test]
+    fn debug_never_prints_the_grant_key() {
+        let s = format!("{:?}", config("example.com", "https://console.example.com"));
+        assert!(s.contains("GrantKey(<redacted>)"), "{s}");
+        assert!(!s.contains("3, 3, 3"), "{s}");
+    }
+}
