@@ -36,9 +36,8 @@ async fn conformance_in_memory() {
 
 #[tokio::test]
 async fn conformance_in_memory_with_prefix() {
-    let store =
-        ObjectBlobStore::from_url("memory://scoped/area", &BlobStoreOptions::default())
-            .expect("open");
+    let store = ObjectBlobStore::from_url("memory://scoped/area", &BlobStoreOptions::default())
+        .expect("open");
     assert_eq!(store.prefix(), "scoped/area");
     testkit::blob_store_conformance(&store).await;
 }
@@ -48,8 +47,8 @@ async fn conformance_on_local_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The directory does not exist yet: from_url creates it.
     let root = dir.path().join("blobs/nested");
-    let store = ObjectBlobStore::from_url(&dir_url(&root), &BlobStoreOptions::default())
-        .expect("open");
+    let store =
+        ObjectBlobStore::from_url(&dir_url(&root), &BlobStoreOptions::default()).expect("open");
     assert!(root.is_dir());
     testkit::blob_store_conformance(&store).await;
     // Objects live as plain files under the root, nowhere else.
@@ -67,9 +66,8 @@ async fn conformance_on_local_directory() {
 #[tokio::test]
 async fn local_large_stream_and_write_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store =
-        ObjectBlobStore::from_url(&dir_url(dir.path()), &BlobStoreOptions::default())
-            .expect("open");
+    let store = ObjectBlobStore::from_url(&dir_url(dir.path()), &BlobStoreOptions::default())
+        .expect("open");
     let data: Vec<u8> = (0..12_000_000u32).map(|i| (i % 253) as u8).collect();
     let stream = |d: &[u8]| -> mc_core::ByteStream {
         let chunks: Vec<Result<Bytes, BlobError>> = d
@@ -91,7 +89,12 @@ async fn local_large_stream_and_write_once() {
     ));
     let listed = store.list("").await.expect("list");
     assert_eq!(listed.len(), 1, "no staging leftovers: {listed:?}");
-    assert!(!dir.path().join("_mc_staging").read_dir().is_ok_and(|mut d| d.next().is_some()));
+    assert!(
+        !dir.path()
+            .join("_mc_staging")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
 }
 
 #[tokio::test]
@@ -124,7 +127,10 @@ async fn hmac_urls_for_local_stores() {
         .strip_prefix("http://127.0.0.1:8080/blobs/")
         .and_then(|r| r.split_once('?'))
         .expect("shape");
-    assert_eq!(store.verify_signed_request(path, query, now).expect("ok"), k);
+    assert_eq!(
+        store.verify_signed_request(path, query, now).expect("ok"),
+        k
+    );
 
     // Another replica with the same secret accepts it; another secret does not.
     let replica = ObjectBlobStore::from_url(&dir_url(dir.path()), &signing()).expect("open");
@@ -144,7 +150,11 @@ async fn hmac_urls_for_local_stores() {
     );
     let sig_at = signed.url.find("sig=").expect("sig") + 4;
     let mut tampered = signed.url.clone();
-    let first = if &tampered[sig_at..=sig_at] == "0" { "1" } else { "0" };
+    let first = if &tampered[sig_at..=sig_at] == "0" {
+        "1"
+    } else {
+        "0"
+    };
     tampered.replace_range(sig_at..=sig_at, first);
     assert_eq!(
         store.verify_signed_url(&tampered, now),
@@ -155,7 +165,9 @@ async fn hmac_urls_for_local_stores() {
         Err(SignedUrlError::Expired)
     );
     assert!(matches!(
-        store.signed_get_url(&k, Duration::from_secs(601), now).await,
+        store
+            .signed_get_url(&k, Duration::from_secs(601), now)
+            .await,
         Err(BlobError::TtlTooLong { .. })
     ));
 }
@@ -233,7 +245,10 @@ fn bad_urls_and_options_are_typed_errors() {
     };
     assert!(matches!(
         ObjectBlobStore::from_url("s3://bucket", &half),
-        Err(OpenError::InvalidOption { field: "secret_access_key", .. })
+        Err(OpenError::InvalidOption {
+            field: "secret_access_key",
+            ..
+        })
     ));
     let http_without_allow = BlobStoreOptions {
         endpoint: Some("http://127.0.0.1:9000".into()),
@@ -241,7 +256,10 @@ fn bad_urls_and_options_are_typed_errors() {
     };
     assert!(matches!(
         ObjectBlobStore::from_url("s3://bucket", &http_without_allow),
-        Err(OpenError::InvalidOption { field: "endpoint", .. })
+        Err(OpenError::InvalidOption {
+            field: "endpoint",
+            ..
+        })
     ));
     let tiny_parts = BlobStoreOptions {
         part_size: 1024,
@@ -249,7 +267,10 @@ fn bad_urls_and_options_are_typed_errors() {
     };
     assert!(matches!(
         ObjectBlobStore::from_url("memory://", &tiny_parts),
-        Err(OpenError::InvalidOption { field: "part_size", .. })
+        Err(OpenError::InvalidOption {
+            field: "part_size",
+            ..
+        })
     ));
     let no_concurrency = BlobStoreOptions {
         upload_concurrency: 0,
@@ -257,7 +278,10 @@ fn bad_urls_and_options_are_typed_errors() {
     };
     assert!(matches!(
         ObjectBlobStore::from_url("memory://", &no_concurrency),
-        Err(OpenError::InvalidOption { field: "upload_concurrency", .. })
+        Err(OpenError::InvalidOption {
+            field: "upload_concurrency",
+            ..
+        })
     ));
     let short_secret = BlobStoreOptions {
         signing_secret: Some(b"short".to_vec()),
@@ -265,7 +289,10 @@ fn bad_urls_and_options_are_typed_errors() {
     };
     assert!(matches!(
         ObjectBlobStore::from_url("memory://", &short_secret),
-        Err(OpenError::InvalidOption { field: "signing_secret", .. })
+        Err(OpenError::InvalidOption {
+            field: "signing_secret",
+            ..
+        })
     ));
     // Errors name the field in their message.
     let msg = ObjectBlobStore::from_url("memory://", &short_secret)

@@ -18,9 +18,16 @@ fn key(s: &str) -> BlobKey {
     BlobKey::new(format!("tenants/acme/evidence/exec_1/{s}")).expect("key")
 }
 
-/// A deterministic non-repeating-ish payload of `len` bytes.
+/// A deterministic payload of `len` bytes whose pattern (period 251, prime) never
+/// lines up with part or chunk boundaries, so a misplaced part shows up.
 fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i * 31 + i / 251) % 256) as u8).collect()
+    let cycle: Vec<u8> = (0..251u32).map(|i| (i * 7 % 256) as u8).collect();
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let take = (len - out.len()).min(cycle.len());
+        out.extend_from_slice(&cycle[..take]);
+    }
+    out
 }
 
 fn chunked(data: &[u8], chunk: usize) -> mc_core::ByteStream {
@@ -43,8 +50,8 @@ async fn collect(store: &ObjectBlobStore, k: &BlobKey) -> Vec<u8> {
 #[tokio::test]
 async fn conformance_on_s3s() {
     let server = start_s3().await;
-    let store = ObjectBlobStore::from_url(&format!("s3://{BUCKET}/conf"), &server.options())
-        .expect("open");
+    let store =
+        ObjectBlobStore::from_url(&format!("s3://{BUCKET}/conf"), &server.options()).expect("open");
     assert!(store.is_natively_signed());
     testkit::blob_store_conformance(&store).await;
 }
@@ -65,7 +72,10 @@ async fn presigned_urls_are_checked_by_the_server() {
         .await
         .expect("sign");
     assert!(signed.url.contains("X-Amz-Signature="), "{}", signed.url);
-    assert!(signed.url.contains("/signed/tenants/acme/"), "prefix in URL");
+    assert!(
+        signed.url.contains("/signed/tenants/acme/"),
+        "prefix in URL"
+    );
     let http = reqwest::Client::new();
 
     let ok = http.get(&signed.url).send().await.expect("GET");
@@ -74,11 +84,18 @@ async fn presigned_urls_are_checked_by_the_server() {
 
     // Another key with the same signature.
     store
-        .put(&key("other.tar"), Bytes::from_static(b"secret"), PutMode::Create)
+        .put(
+            &key("other.tar"),
+            Bytes::from_static(b"secret"),
+            PutMode::Create,
+        )
         .await
         .expect("put other");
     let other_key = signed.url.replace("pack.tar", "other.tar");
-    assert_eq!(http.get(&other_key).send().await.expect("GET").status(), 403);
+    assert_eq!(
+        http.get(&other_key).send().await.expect("GET").status(),
+        403
+    );
 
     // A changed signature.
     let (head, sig) = signed
@@ -88,7 +105,13 @@ async fn presigned_urls_are_checked_by_the_server() {
     let flipped: String = sig
         .chars()
         .enumerate()
-        .map(|(i, c)| if i == 0 { if c == '0' { '1' } else { '0' } } else { c })
+        .map(|(i, c)| {
+            if i == 0 {
+                if c == '0' { '1' } else { '0' }
+            } else {
+                c
+            }
+        })
         .collect();
     let tampered = format!("{head}X-Amz-Signature={flipped}");
     assert_ne!(tampered, signed.url);
@@ -97,14 +120,20 @@ async fn presigned_urls_are_checked_by_the_server() {
     // A longer lifetime than signed.
     let stretched = signed.url.replace("X-Amz-Expires=300", "X-Amz-Expires=600");
     assert_ne!(stretched, signed.url);
-    assert_eq!(http.get(&stretched).send().await.expect("GET").status(), 403);
+    assert_eq!(
+        http.get(&stretched).send().await.expect("GET").status(),
+        403
+    );
 
     // More than 10 minutes is refused before anything is signed.
     assert!(matches!(
         store
             .signed_get_url(&k, Duration::from_secs(601), now)
             .await,
-        Err(BlobError::TtlTooLong { requested_secs: 601, max_secs: 600 })
+        Err(BlobError::TtlTooLong {
+            requested_secs: 601,
+            max_secs: 600
+        })
     ));
 }
 
@@ -180,16 +209,18 @@ async fn large_streamed_put_uses_multipart() {
     assert_eq!(counting.singles(), 0, "no single-request put");
     assert!(collect(&store, &k).await == data, "bytes round-trip");
 
-    // Write-once of a large stream: staged, then copied if absent; no staging left.
+    // Write-once of a stream above one part (8 MiB): staged, then copied if absent;
+    // no staging object left. (9 MB keeps the debug-build server quick.)
+    let once = payload(9_000_000);
     let k2 = key("big-once.bin");
     store
-        .put_stream(&k2, chunked(&data, 3 * 1024 * 1024), PutMode::Create)
+        .put_stream(&k2, chunked(&once, 3 * 1024 * 1024), PutMode::Create)
         .await
         .expect("create big");
     assert_eq!(counting.multipart(), 2);
-    assert!(collect(&store, &k2).await == data);
+    assert!(collect(&store, &k2).await == once);
     let again = store
-        .put_stream(&k2, chunked(&data, 3 * 1024 * 1024), PutMode::Create)
+        .put_stream(&k2, chunked(&once, 3 * 1024 * 1024), PutMode::Create)
         .await;
     assert!(
         matches!(again, Err(BlobError::AlreadyExists { .. })),
@@ -207,19 +238,26 @@ async fn large_streamed_put_uses_multipart() {
     let listed = store.list("tenants/acme/").await.expect("list");
     let names: Vec<_> = listed.iter().map(|m| m.key.name()).collect();
     assert_eq!(names, ["big-once.bin", "big.bin"]);
-    assert!(listed.iter().all(|m| m.size == 20_000_000));
+    assert_eq!(listed[0].size, 9_000_000);
+    assert_eq!(listed[1].size, 20_000_000);
 
-    // A stream failing after two parts aborts the upload: nothing under the key.
+    // A stream failing after a whole part was uploaded aborts the upload: nothing
+    // under the key.
     let k3 = key("broken-big.bin");
-    let mut chunks: Vec<Result<Bytes, BlobError>> = data[..17_000_000]
+    let mut chunks: Vec<Result<Bytes, BlobError>> = data[..10_000_000]
         .chunks(1024 * 1024)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     chunks.push(Err(BlobError::Backend("source died".into())));
     let broken = store
-        .put_stream(&k3, Box::pin(futures::stream::iter(chunks)), PutMode::Overwrite)
+        .put_stream(
+            &k3,
+            Box::pin(futures::stream::iter(chunks)),
+            PutMode::Overwrite,
+        )
         .await;
     assert!(matches!(broken, Err(BlobError::Backend(ref m)) if m == "source died"));
+    assert_eq!(counting.multipart(), 3, "the broken stream went multipart");
     assert!(matches!(
         store.head(&k3).await,
         Err(BlobError::NotFound { .. })
@@ -230,8 +268,8 @@ async fn large_streamed_put_uses_multipart() {
 async fn prefixes_scope_keys() {
     let server = start_s3().await;
     let options = server.options();
-    let a = ObjectBlobStore::from_url(&format!("s3://{BUCKET}/replica-a/blobs"), &options)
-        .expect("a");
+    let a =
+        ObjectBlobStore::from_url(&format!("s3://{BUCKET}/replica-a/blobs"), &options).expect("a");
     let b = ObjectBlobStore::from_url(&format!("s3://{BUCKET}/replica-b"), &options).expect("b");
     assert_eq!(a.prefix(), "replica-a/blobs");
     let k = key("same.log");
