@@ -379,8 +379,11 @@ async fn bulk_actions_have_own_outcomes_and_a_rate_cap() {
 }
 
 /// A recorder that remembers histogram names and values.
+/// (metric name, labels, value)
+type Sample = (String, Vec<(String, String)>, f64);
+
 #[derive(Default, Clone)]
-struct Recorded(Arc<Mutex<Vec<(String, Vec<(String, String)>, f64)>>>);
+struct Recorded(Arc<Mutex<Vec<Sample>>>);
 
 struct Hist {
     key: metrics::Key,
