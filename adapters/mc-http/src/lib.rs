@@ -40,7 +40,8 @@
 //! ```
 //!
 //! Modules: [`auth`] (bearer verifier, scopes), [`stepup`] (the ceremony trait and
-//! the demo issuer), [`problem`] (error → status mapping), [`openapi`] (the document).
+//! the demo issuer), [`problem`] (error → status mapping), [`openapi`] (the document),
+//! and with feature `webauthn` the passkey ceremony `webauthn::WebauthnIssuer`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -52,6 +53,8 @@ pub mod problem;
 mod routes;
 mod state;
 pub mod stepup;
+#[cfg(feature = "webauthn")]
+pub mod webauthn;
 
 use std::time::Instant;
 
@@ -68,6 +71,8 @@ pub use problem::{PROBLEM_JSON, Problem};
 pub use routes::IDEMPOTENCY_KEY;
 pub use state::{AppState, DEFAULT_BODY_LIMIT};
 pub use stepup::{HmacIssuer, IssuedGrant, StepUpIssueError, StepUpIssuer};
+#[cfg(feature = "webauthn")]
+pub use webauthn::WebauthnIssuer;
 
 /// The API router (see the crate docs for the route table).
 pub fn router(state: AppState) -> Router {
