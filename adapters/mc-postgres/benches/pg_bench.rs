@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p mc-postgres --bench pg_bench            # everything
 //! cargo bench -p mc-postgres --bench pg_bench -- search  # only the search bench
+//! cargo bench -p mc-postgres --bench pg_bench -- actions # only the action bench
 //! ```
 //!
 //! 1. **search** — `ExecutionStore::search` pages on a tenant with 1,000,000
@@ -10,13 +11,26 @@
 //!    generate_series` into the schema `mc_bench` (`MC_BENCH_SCHEMA`) and reused by
 //!    later runs. Target: p95 ≤ 20 ms per page.
 //!
+//! 2. **actions** — the action round-trip through `mc_actions::ActionService::perform`
+//!    (idempotency lookup, flag, execution read, policy, HMAC step-up, one-transaction
+//!    commit with the audit event) on PostgreSQL: latency at concurrency 1 (target
+//!    p95 ≤ 5 ms) and throughput with 16 concurrent clients on 16 connections (target
+//!    ≥ 1,000 actions/s). Executions are prepared in bulk beforehand, untimed, for a
+//!    fresh tenant per run.
+//!
 //! The server is `MC_BENCH_DATABASE_URL`, else `MC_TEST_DATABASE_URL`, else
 //! `postgres://postgres@127.0.0.1:5432/test`.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use mc_core::{ExecutionQuery, ExecutionState, ExecutionStore, TenantId};
+use std::sync::Arc;
+
+use mc_actions::{ActionRequest, ActionService, HmacStepUp};
+use mc_core::{
+    ActionKind, Actor, ActorId, AuditLog, Clock, ExecutionId, ExecutionQuery, ExecutionState,
+    ExecutionStore, Flag, FlagStore, IdempotencyKey, StepUpBinding, SystemClock, TenantId,
+};
 use mc_postgres::PgStore;
 use sqlx::Executor;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -188,7 +202,8 @@ async fn walk(
     }
 }
 
-async fn bench_search(rows: i64) {
+/// Creates the bench schema if needed and returns a migrated store on it.
+async fn bench_store(max_conns: u32) -> PgStore {
     let schema = env_or("MC_BENCH_SCHEMA", "mc_bench");
     {
         let admin = pool_in("public", 1).await;
@@ -200,9 +215,14 @@ async fn bench_search(rows: i64) {
             .expect("create bench schema");
         admin.close().await;
     }
-    let pool = pool_in(&schema, 4).await;
-    let store = PgStore::from_pool(pool.clone());
+    let store = PgStore::from_pool(pool_in(&schema, max_conns).await);
     store.migrate().await.expect("migrate bench schema");
+    store
+}
+
+async fn bench_search(rows: i64) {
+    let store = bench_store(4).await;
+    let pool = store.pool().clone();
     seed(&pool, rows).await;
 
     let t0 = datetime!(2025-01-01 00:00 UTC);
@@ -335,7 +355,7 @@ async fn bench_search(rows: i64) {
     );
     let combo = move |i: usize| ExecutionQuery {
         states: vec![ExecutionState::Failed],
-        label: Some(("team".into(), "payments".into())),
+        label: Some(("team".into(), "search".into())),
         created_from: Some(at(i) - time::Duration::days(2)),
         created_before: Some(at(i)),
         limit: 50,
@@ -344,7 +364,7 @@ async fn bench_search(rows: i64) {
     all.push(
         walk(
             &store,
-            "failed + team=payments + 2-day window",
+            "failed + team=search + 2-day window",
             combo(3),
             PAGES,
             move |i| combo(i + 3),
@@ -381,6 +401,154 @@ async fn bench_search(rows: i64) {
     pool.close().await;
 }
 
+/// `n` running executions of a fresh tenant, inserted in one statement (untimed).
+async fn prepare_executions(store: &PgStore, tenant: &TenantId, n: i64) {
+    sqlx::query(
+        "INSERT INTO mc_executions (tenant, id, state, attempt, manifest_digest, inputs_digest, \
+             parent, root, labels, version, created_at, created_sub_ns, updated_at, updated_sub_ns) \
+         SELECT $1, 'exec_' || g, 'running', 1, repeat('a', 64), repeat('b', 64), NULL, \
+                'exec_' || g, '{}'::jsonb, 1, now(), 0, now(), 0 \
+           FROM generate_series(1, $2) AS g",
+    )
+    .bind(tenant.as_str())
+    .bind(n)
+    .execute(store.pool())
+    .await
+    .expect("prepare executions");
+}
+
+/// A cancel request for `exec_{i}` with its step-up grant.
+fn cancel_request(step_up: &HmacStepUp, actor: &Actor, i: i64) -> ActionRequest {
+    let id = ExecutionId::new(format!("exec_{i}")).expect("id");
+    let grant = step_up.issue(
+        &StepUpBinding {
+            tenant: actor.tenant.clone(),
+            actor: actor.sub.clone(),
+            action: ActionKind::Cancel,
+            execution_id: id.clone(),
+        },
+        SystemClock.now(),
+    );
+    ActionRequest {
+        tenant: actor.tenant.clone(),
+        execution_id: id,
+        kind: ActionKind::Cancel,
+        actor: actor.clone(),
+        reason: "stuck in provisioning".into(),
+        idempotency_key: IdempotencyKey::new(format!("bench-{i}")).expect("key"),
+        step_up: Some(grant),
+    }
+}
+
+async fn bench_actions() {
+    const CLIENTS: usize = 16;
+    const SEQUENTIAL: i64 = 2_000;
+    const CONCURRENT: i64 = 16_000;
+    let store = bench_store(CLIENTS as u32).await;
+    let step_up = Arc::new(HmacStepUp::new(vec![7; 32]));
+    let service = Arc::new(ActionService::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        step_up.clone(),
+        Arc::new(SystemClock),
+    ));
+    let run = SystemClock.now().unix_timestamp_nanos();
+    println!(
+        "\naction round-trip through mc-actions on PostgreSQL (cancel of a running execution)"
+    );
+
+    let setup = |name: &str, n: i64| {
+        let store = store.clone();
+        let tenant = TenantId::new(format!("bench-act-{name}-{run}")).expect("tenant");
+        async move {
+            prepare_executions(&store, &tenant, n).await;
+            store
+                .set(&tenant, Flag::ConsoleActionsEnabled, true)
+                .await
+                .expect("flag");
+            Actor::new(
+                ActorId::new("alice@company").expect("actor"),
+                tenant,
+                ["operator"],
+            )
+        }
+    };
+
+    // Concurrency 1.
+    let actor = setup("c1", SEQUENTIAL).await;
+    // Warm the connection's statement cache, as a long-running host would have.
+    for i in 1..=50 {
+        service
+            .perform(cancel_request(&step_up, &actor, i))
+            .await
+            .expect("warm-up action");
+    }
+    let mut samples = Vec::new();
+    for i in 51..=SEQUENTIAL {
+        let req = cancel_request(&step_up, &actor, i);
+        let t = Instant::now();
+        let out = service.perform(req).await.expect("action");
+        samples.push(t.elapsed());
+        assert_eq!(out.state, ExecutionState::Cancelled);
+    }
+    let c1 = Figures {
+        name: "concurrency 1 (latency per action)".into(),
+        samples,
+    };
+    println!("target: p95 <= 5 ms at concurrency 1");
+    c1.print(5.0);
+
+    // 16 concurrent clients, each on its own connection.
+    let actor = setup("c16", CONCURRENT).await;
+    let per_client = CONCURRENT / CLIENTS as i64;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS as i64)
+        .map(|c| {
+            let service = service.clone();
+            let step_up = step_up.clone();
+            let actor = actor.clone();
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(per_client as usize);
+                for i in (c * per_client + 1)..=((c + 1) * per_client) {
+                    let req = cancel_request(&step_up, &actor, i);
+                    let t = Instant::now();
+                    service.perform(req).await.expect("action");
+                    samples.push(t.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await.expect("client task"));
+    }
+    let elapsed = started.elapsed();
+    let throughput = samples.len() as f64 / elapsed.as_secs_f64();
+    let c16 = Figures {
+        name: format!("concurrency {CLIENTS} (latency per action)"),
+        samples,
+    };
+    c16.print(f64::INFINITY);
+    println!(
+        "  throughput with {CLIENTS} clients: {throughput:.0} actions/s ({} actions in {:.2} s)  target >= 1000/s: {}",
+        c16.samples.len(),
+        elapsed.as_secs_f64(),
+        if throughput >= 1000.0 {
+            "ok"
+        } else {
+            "UNDER TARGET"
+        }
+    );
+    let audit = store
+        .read(&actor.tenant, 0, u32::MAX)
+        .await
+        .expect("read audit")
+        .len();
+    assert_eq!(audit as i64, CONCURRENT, "one audit event per action");
+    store.pool().close().await;
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args()
@@ -393,5 +561,8 @@ async fn main() {
         .expect("MC_BENCH_ROWS is a number");
     if wants("search") {
         bench_search(rows).await;
+    }
+    if wants("actions") {
+        bench_actions().await;
     }
 }

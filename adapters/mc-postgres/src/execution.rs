@@ -24,8 +24,6 @@
 //! Any error rolls the transaction back, so nothing is half-written; a connection
 //! killed mid-way is rolled back by the server.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use mc_core::{
     ActionCommit, CommitResult, Cursor, Digest, Execution, ExecutionId, ExecutionQuery,
@@ -49,6 +47,9 @@ fn check_tenant(commit: &TenantId, other: &TenantId, what: &'static str) -> Resu
     Ok(())
 }
 
+/// Longest label (key + value, in bytes) the label search index accepts.
+pub const MAX_LABEL_BYTES: usize = 2048;
+
 /// Checks what PostgreSQL cannot store, before the transaction starts.
 fn validate_storable(c: &ActionCommit) -> Result<(), StoreError> {
     for ev in &c.audit {
@@ -62,6 +63,17 @@ fn validate_storable(c: &ActionCommit) -> Result<(), StoreError> {
         for (k, v) in &e.labels {
             check_text("labels", k)?;
             check_text("labels", v)?;
+            // Each label is a key of the label search index, whose entries are
+            // limited to about 2.7 kB by PostgreSQL's B-tree.
+            if k.len() + v.len() > MAX_LABEL_BYTES {
+                return Err(StoreError::InvalidInput {
+                    field: "labels",
+                    reason: format!(
+                        "label {k:?} is {} bytes long (key + value); at most {MAX_LABEL_BYTES} are indexable",
+                        k.len() + v.len()
+                    ),
+                });
+            }
         }
     }
     Ok(())
@@ -370,8 +382,31 @@ impl ExecutionStore for PgStore {
 
         // The SQL text is built from fixed fragments only; every value is bound. Each
         // combination of filters is one prepared statement in the connection's cache.
-        let mut sql = format!("SELECT {EXECUTION_COLUMNS} FROM mc_executions WHERE tenant = $1");
-        let mut n = 1;
+        let cols = EXECUTION_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // With a label, the label table drives the scan (ordered by its own copy of
+        // created/id, equal to the execution's through the join); otherwise the
+        // executions' (tenant, created, id) index does.
+        let (mut sql, o) = if query.label.is_some() {
+            (
+                format!(
+                    "SELECT {cols} FROM mc_execution_labels k \
+                     JOIN mc_executions e ON e.tenant = k.tenant AND e.id = k.id \
+                      AND e.created_at = k.created_at AND e.created_sub_ns = k.created_sub_ns \
+                     WHERE k.tenant = $1 AND k.key = $2 AND k.value = $3"
+                ),
+                "k",
+            )
+        } else {
+            (
+                format!("SELECT {cols} FROM mc_executions e WHERE e.tenant = $1"),
+                "e",
+            )
+        };
+        let mut n = if query.label.is_some() { 3 } else { 1 };
         let mut next = || {
             n += 1;
             n
@@ -386,34 +421,36 @@ impl ExecutionStore for PgStore {
         match states.len() {
             0 => {}
             // Plain equality lets the planner read (tenant, state, created, id) in order.
-            1 => sql.push_str(&format!(" AND state = ${}", next())),
-            _ => sql.push_str(&format!(" AND state = ANY(${}::text[])", next())),
+            1 => sql.push_str(&format!(" AND e.state = ${}", next())),
+            _ => sql.push_str(&format!(" AND e.state = ANY(${}::text[])", next())),
         }
         if query.created_from.is_some() {
             let (a, b) = (next(), next());
             sql.push_str(&format!(
-                " AND (created_at, created_sub_ns) >= (${a}, ${b})"
+                " AND ({o}.created_at, {o}.created_sub_ns) >= (${a}, ${b})"
             ));
         }
         if query.created_before.is_some() {
             let (a, b) = (next(), next());
-            sql.push_str(&format!(" AND (created_at, created_sub_ns) < (${a}, ${b})"));
-        }
-        if query.label.is_some() {
-            sql.push_str(&format!(" AND labels @> ${}", next()));
+            sql.push_str(&format!(
+                " AND ({o}.created_at, {o}.created_sub_ns) < (${a}, ${b})"
+            ));
         }
         if after.is_some() {
             let (a, b, c) = (next(), next(), next());
             sql.push_str(&format!(
-                " AND (created_at, created_sub_ns, id) < (${a}, ${b}, ${c})"
+                " AND ({o}.created_at, {o}.created_sub_ns, {o}.id) < (${a}, ${b}, ${c})"
             ));
         }
         let l = next();
         sql.push_str(&format!(
-            " ORDER BY created_at DESC, created_sub_ns DESC, id DESC LIMIT ${l}"
+            " ORDER BY {o}.created_at DESC, {o}.created_sub_ns DESC, {o}.id DESC LIMIT ${l}"
         ));
 
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+        if let Some((k, v)) = &query.label {
+            q = q.bind(k.clone()).bind(v.clone());
+        }
         match states.len() {
             0 => {}
             1 => q = q.bind(states[0].clone()),
@@ -426,9 +463,6 @@ impl ExecutionStore for PgStore {
         if let Some(before) = query.created_before {
             let (a, b) = bound(before);
             q = q.bind(a).bind(b);
-        }
-        if let Some((k, v)) = &query.label {
-            q = q.bind(Json(BTreeMap::from([(k.clone(), v.clone())])));
         }
         if let Some((at, id)) = &after {
             let (a, b) = bound(*at);

@@ -69,6 +69,8 @@ use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 
 use crate::error::{TxError, is_retryable, map_sqlx};
 
+pub use crate::execution::MAX_LABEL_BYTES;
+
 /// How often a transaction that lost a concurrency race (serialization failure,
 /// deadlock) is run again before the caller gets [`StoreError::Unavailable`].
 pub(crate) const MAX_TX_ATTEMPTS: usize = 5;

@@ -577,16 +577,44 @@ async fn stored_values_read_back_identical() {
         assert_eq!(store.idempotency(&t, &rec.key).await.unwrap(), Some(rec));
 
         // What PostgreSQL cannot store is refused up front, naming the field.
-        let bad = exec("exec_nul", ExecutionState::Pending).with_label("k", "v\0");
-        let mut c = ActionCommit::new(t.clone(), T0);
-        c.create = Some(bad);
-        assert!(matches!(
-            store.commit(c).await,
-            Err(StoreError::InvalidInput {
-                field: "labels",
-                ..
-            })
-        ));
+        for bad in [
+            exec("exec_nul", ExecutionState::Pending).with_label("k", "v\0"),
+            exec("exec_huge", ExecutionState::Pending)
+                .with_label("k", "v".repeat(mc_postgres::MAX_LABEL_BYTES)),
+        ] {
+            let mut c = ActionCommit::new(t.clone(), T0);
+            c.create = Some(bad);
+            assert!(matches!(
+                store.commit(c).await,
+                Err(StoreError::InvalidInput {
+                    field: "labels",
+                    ..
+                })
+            ));
+        }
+
+        // The label search index follows labels changed by hand-written SQL too.
+        sqlx::query(
+            "UPDATE mc_executions SET labels = '{\"team\": \"search\"}' WHERE id = 'exec_exact'",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let by = |v: &str| ExecutionQuery {
+            label: Some(("team".into(), v.into())),
+            ..Default::default()
+        };
+        assert!(
+            store
+                .search(&t, &by("payments"))
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        let found = store.search(&t, &by("search")).await.unwrap().items;
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id.as_str(), "exec_exact");
     })
     .await;
 }
@@ -604,7 +632,7 @@ async fn migrate_is_idempotent_and_versioned() {
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
     })
     .await;
 }
