@@ -154,22 +154,31 @@ impl AccessPolicy {
             field: "input".into(),
             reason: e.to_string(),
         })?;
-        let value = regorus::Value::from_json_str(&json).map_err(|e| PolicyError::InvalidInput {
-            field: "input".into(),
-            reason: e.to_string(),
-        })?;
+        let value =
+            regorus::Value::from_json_str(&json).map_err(|e| PolicyError::InvalidInput {
+                field: "input".into(),
+                reason: e.to_string(),
+            })?;
         let result = {
             // A panic elsewhere while holding the lock leaves the engine usable: evaluation
             // state is reset by `set_input`.
             let mut engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
             engine.set_input(value);
-            engine.eval_rule(DECISION_RULE.to_owned())
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                engine.eval_rule(DECISION_RULE.to_owned())
+            }))
         };
-        let value = result.map_err(|e| classify_engine_error(DECISION_RULE, &e))?;
-        let json = value_to_json(DECISION_RULE, &value)?.ok_or_else(|| PolicyError::DecisionShape {
-            field: "decision".into(),
-            reason: "undefined".into(),
-        })?;
+        let value = result
+            .map_err(|_| PolicyError::Eval {
+                rule: DECISION_RULE.into(),
+                message: "the engine panicked".into(),
+            })?
+            .map_err(|e| classify_engine_error(DECISION_RULE, &e))?;
+        let json =
+            value_to_json(DECISION_RULE, &value)?.ok_or_else(|| PolicyError::DecisionShape {
+                field: "decision".into(),
+                reason: "undefined".into(),
+            })?;
         parse_decision(&json)
     }
 }
@@ -192,7 +201,11 @@ fn parse_decision(json: &serde_json::Value) -> Result<AccessDecision, PolicyErro
         .and_then(serde_json::Value::as_array)
         .ok_or_else(|| shape("reasons", "expected an array or set of strings"))?
         .iter()
-        .map(|r| r.as_str().map(str::to_owned).ok_or_else(|| shape("reasons", "expected strings")))
+        .map(|r| {
+            r.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| shape("reasons", "expected strings"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(AccessDecision {
         allow,
@@ -207,22 +220,34 @@ mod tests {
 
     #[test]
     fn decision_shape_is_checked() {
-        let ok = parse_decision(&serde_json::json!({"allow": true, "step_up_required": true, "reasons": ["x"]}))
-            .expect("ok");
+        let ok = parse_decision(
+            &serde_json::json!({"allow": true, "step_up_required": true, "reasons": ["x"]}),
+        )
+        .expect("ok");
         assert!(ok.allow && ok.step_up_required);
         assert_eq!(ok.reasons, ["x"]);
-        let err = parse_decision(&serde_json::json!({"allow": "yes", "step_up_required": true, "reasons": []}))
-            .expect_err("bad allow");
+        let err = parse_decision(
+            &serde_json::json!({"allow": "yes", "step_up_required": true, "reasons": []}),
+        )
+        .expect_err("bad allow");
         assert!(matches!(err, PolicyError::DecisionShape { ref field, .. } if field == "allow"));
-        let err = parse_decision(&serde_json::json!({"allow": true, "step_up_required": true, "reasons": [1]}))
-            .expect_err("bad reasons");
+        let err = parse_decision(
+            &serde_json::json!({"allow": true, "step_up_required": true, "reasons": [1]}),
+        )
+        .expect_err("bad reasons");
         assert!(matches!(err, PolicyError::DecisionShape { ref field, .. } if field == "reasons"));
     }
 
     #[test]
     fn pack_without_decision_rule_is_refused() {
-        let pack = Pack::from_sources("x", &[("x.rego".into(), "package access\n\nallow := true\n".into())])
-            .expect("loads");
-        assert!(matches!(AccessPolicy::from_pack(&pack), Err(PolicyError::UnknownNamespace { .. })));
+        let pack = Pack::from_sources(
+            "x",
+            &[("x.rego".into(), "package access\n\nallow := true\n".into())],
+        )
+        .expect("loads");
+        assert!(matches!(
+            AccessPolicy::from_pack(&pack),
+            Err(PolicyError::UnknownNamespace { .. })
+        ));
     }
 }

@@ -198,7 +198,8 @@ mod tests {
 
     #[test]
     fn engine_message_keeps_location() {
-        let msg = "\n--> a/b.rego:25:10\n   |\n25 |   x := 1 / 0\n   |          ^\nerror: divide by zero";
+        let msg =
+            "\n--> a/b.rego:25:10\n   |\n25 |   x := 1 / 0\n   |          ^\nerror: divide by zero";
         assert_eq!(engine_message(&msg), "a/b.rego:25:10: divide by zero");
         assert_eq!(engine_message(&"plain"), "plain");
     }

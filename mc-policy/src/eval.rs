@@ -72,7 +72,9 @@ pub(crate) fn check_kind(rule: &str) -> Option<Outcome> {
             || rule
                 .strip_prefix(prefix)
                 .and_then(|r| r.strip_prefix('_'))
-                .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .is_some_and(|r| {
+                    !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
     };
     if matches("deny") || matches("violation") {
         Some(Outcome::Failure)
@@ -95,6 +97,49 @@ pub fn evaluate(
 ) -> Result<Vec<NamespaceResults>, PolicyError> {
     let mut engine = pack.engine();
     evaluate_with(&mut engine, pack, input, namespaces)
+}
+
+/// Evaluates `input` against every pack of a suite (e.g. all of `policy/`).
+///
+/// With [`Namespaces::Only`], each pack evaluates the requested namespaces it defines,
+/// and every requested namespace must be defined by some pack.
+///
+/// # Errors
+/// As [`evaluate`]; [`PolicyError::UnknownNamespace`] names a namespace no pack defines.
+pub fn evaluate_suite(
+    packs: &[Pack],
+    input: &Value,
+    namespaces: &Namespaces,
+) -> Result<Vec<NamespaceResults>, PolicyError> {
+    if let Namespaces::Only(wanted) = namespaces {
+        let all: Vec<String> = packs.iter().flat_map(Pack::namespaces).collect();
+        if let Some(missing) = wanted.iter().find(|w| !all.contains(w)) {
+            return Err(PolicyError::UnknownNamespace {
+                namespace: missing.clone(),
+                available: all.join(", "),
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for pack in packs {
+        let selection = match namespaces {
+            Namespaces::All => Namespaces::All,
+            Namespaces::Only(wanted) => {
+                let mine = pack.namespaces();
+                let here: Vec<String> = wanted
+                    .iter()
+                    .filter(|w| mine.contains(w))
+                    .cloned()
+                    .collect();
+                if here.is_empty() {
+                    continue;
+                }
+                Namespaces::Only(here)
+            }
+        };
+        out.extend(evaluate(pack, input, &selection)?);
+    }
+    Ok(out)
 }
 
 /// As [`evaluate`], on a caller-held engine (the runner uses this to gather coverage).
@@ -224,7 +269,11 @@ pub(crate) fn classify_engine_error(rule: &str, err: &dyn std::fmt::Display) -> 
         let limit_ms = text
             .split("limit=")
             .nth(1)
-            .and_then(|s| s.trim_end_matches(|c: char| !c.is_ascii_digit()).parse::<u128>().ok())
+            .and_then(|s| {
+                s.trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .parse::<u128>()
+                    .ok()
+            })
             .map(|ns| u64::try_from(ns / 1_000_000).unwrap_or(u64::MAX))
             .unwrap_or(0);
         return PolicyError::Timeout {
@@ -325,20 +374,42 @@ exception contains ["size"] if input.waive
 
     #[test]
     fn failures_warnings_and_metadata() {
-        let r = evaluate(&pack(), &input(r#"{"size": 11, "bad": true, "meta": true}"#), &Namespaces::All)
-            .expect("eval");
+        let r = evaluate(
+            &pack(),
+            &input(r#"{"size": 11, "bad": true, "meta": true}"#),
+            &Namespaces::All,
+        )
+        .expect("eval");
         assert_eq!(r.len(), 1);
-        let msgs: Vec<_> = r[0].failures.iter().map(|f| (f.rule.as_str(), f.msg.as_str())).collect();
-        assert_eq!(msgs, [("deny", "always"), ("deny_size", "size 11 too big"), ("violation_meta", "meta")]);
-        assert_eq!(r[0].failures[2].metadata, Some(serde_json::json!({"severity": "high"})));
+        let msgs: Vec<_> = r[0]
+            .failures
+            .iter()
+            .map(|f| (f.rule.as_str(), f.msg.as_str()))
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                ("deny", "always"),
+                ("deny_size", "size 11 too big"),
+                ("violation_meta", "meta")
+            ]
+        );
+        assert_eq!(
+            r[0].failures[2].metadata,
+            Some(serde_json::json!({"severity": "high"}))
+        );
         assert!(r[0].warnings.is_empty());
         assert_eq!(r[0].successes, 1);
     }
 
     #[test]
     fn exception_waives_named_rule_only() {
-        let r = evaluate(&pack(), &input(r#"{"size": 11, "bad": true, "waive": true}"#), &Namespaces::All)
-            .expect("eval");
+        let r = evaluate(
+            &pack(),
+            &input(r#"{"size": 11, "bad": true, "waive": true}"#),
+            &Namespaces::All,
+        )
+        .expect("eval");
         assert_eq!(r[0].failures.len(), 1);
         assert_eq!(r[0].failures[0].rule, "deny");
         assert_eq!(r[0].exceptions.len(), 1);
@@ -347,12 +418,20 @@ exception contains ["size"] if input.waive
 
     #[test]
     fn warnings_and_unknown_namespace() {
-        let r = evaluate(&pack(), &input(r#"{"size": 1}"#), &Namespaces::Only(vec!["demo".into()]))
-            .expect("eval");
+        let r = evaluate(
+            &pack(),
+            &input(r#"{"size": 1}"#),
+            &Namespaces::Only(vec!["demo".into()]),
+        )
+        .expect("eval");
         assert_eq!(r[0].warnings.len(), 1);
         assert!(r[0].failures.is_empty());
-        let err = evaluate(&pack(), &input("{}"), &Namespaces::Only(vec!["nope".into()]))
-            .expect_err("unknown ns");
+        let err = evaluate(
+            &pack(),
+            &input("{}"),
+            &Namespaces::Only(vec!["nope".into()]),
+        )
+        .expect_err("unknown ns");
         assert!(matches!(err, PolicyError::UnknownNamespace { .. }));
     }
 }

@@ -418,7 +418,8 @@ mod tests {
     #[test]
     fn stable_suite_has_no_flakes() {
         let p = pack("package t\n\ntest_a if true\n\ntest_b if 1 == 1\n\ntest_c if false\n");
-        let s = run_repeated(std::slice::from_ref(&p), &RunOptions::default(), 4, 99).expect("runs");
+        let s =
+            run_repeated(std::slice::from_ref(&p), &RunOptions::default(), 4, 99).expect("runs");
         assert_eq!(s.runs.len(), 4);
         assert_eq!(s.tests.len(), 3);
         assert!(s.flaky().is_empty());
@@ -455,15 +456,27 @@ mod tests {
     #[test]
     fn zero_runs_is_rejected() {
         let p = pack("package t\n\ntest_a if true\n");
-        let err = run_repeated(std::slice::from_ref(&p), &RunOptions::default(), 0, 1).expect_err("zero");
-        assert!(matches!(err, PolicyError::InvalidOption { option: "runs", .. }));
+        let err =
+            run_repeated(std::slice::from_ref(&p), &RunOptions::default(), 0, 1).expect_err("zero");
+        assert!(matches!(
+            err,
+            PolicyError::InvalidOption { option: "runs", .. }
+        ));
     }
 
     #[test]
     fn history_round_trips_and_reports() {
         let p = pack("package t\n\ntest_a if true\n\ntest_b if true\n");
-        let s = run_repeated(std::slice::from_ref(&p), &RunOptions { coverage: true, ..RunOptions::default() }, 2, 5)
-            .expect("runs");
+        let s = run_repeated(
+            std::slice::from_ref(&p),
+            &RunOptions {
+                coverage: true,
+                ..RunOptions::default()
+            },
+            2,
+            5,
+        )
+        .expect("runs");
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("h.jsonl");
         let mut rec = HistoryRecord::from_summary(&s, "2025-12-10T00:00:00Z");
@@ -481,7 +494,10 @@ mod tests {
         assert_eq!(report.latest_flake_rate, Some(50.0));
         assert_eq!(report.flaky_tests[0].id, "data.t.test_a");
         let md = report.to_markdown();
-        assert!(md.contains("| 2025-12-11T00:00:00Z | 2 | 2 | 1 | 50.00 % |"), "{md}");
+        assert!(
+            md.contains("| 2025-12-11T00:00:00Z | 2 | 2 | 1 | 50.00 % |"),
+            "{md}"
+        );
         assert!(md.contains("`data.t.test_a`"));
     }
 

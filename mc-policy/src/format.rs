@@ -70,10 +70,8 @@ fn pretty(run: &SuiteRun, verbose: bool) -> String {
             let _ = write!(s, " ({})", human_duration(r.duration));
         }
         s.push('\n');
-        if let Some(m) = &r.message {
-            if r.status != Status::Pass {
-                let _ = writeln!(s, "  {m}");
-            }
+        if let Some(m) = r.message.as_ref().filter(|_| r.status != Status::Pass) {
+            let _ = writeln!(s, "  {m}");
         }
     }
     let summary = run.summary();
@@ -271,7 +269,11 @@ fn tap(run: &SuiteRun) -> String {
                 let _ = writeln!(
                     s,
                     "  ---\n  message: {message}\n  severity: {}\n  at: {}:{}\n  ...",
-                    if r.status == Status::Fail { "fail" } else { "error" },
+                    if r.status == Status::Fail {
+                        "fail"
+                    } else {
+                        "error"
+                    },
                     r.file,
                     r.line
                 );
@@ -361,7 +363,11 @@ mod tests {
             col: 1,
             status,
             message: (status != Status::Pass).then(|| "bad <thing> & \"x\"".into()),
-            rules: if kind == Kind::Fixture { vec!["data.access.deny_role".into()] } else { vec![] },
+            rules: if kind == Kind::Fixture {
+                vec!["data.access.deny_role".into()]
+            } else {
+                vec![]
+            },
             duration: Duration::from_micros(1500),
         }
     }
@@ -393,13 +399,17 @@ mod tests {
         let out = render(&run(), Format::Pretty, false);
         assert!(out.contains("data.access.test_bad: FAIL (1.50ms)"), "{out}");
         assert!(!out.contains("test_ok"), "passes hidden unless verbose");
-        assert!(out.contains("PASS: 1/5\nFAIL: 2/5\nERROR: 1/5\nSKIPPED: 1/5"), "{out}");
+        assert!(
+            out.contains("PASS: 1/5\nFAIL: 2/5\nERROR: 1/5\nSKIPPED: 1/5"),
+            "{out}"
+        );
         assert!(render(&run(), Format::Pretty, true).contains("data.access.test_ok: PASS"));
     }
 
     #[test]
     fn json_is_opa_shaped() {
-        let v: serde_json::Value = serde_json::from_str(&render(&run(), Format::Json, false)).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&run(), Format::Json, false)).expect("json");
         assert_eq!(v[1]["package"], "data.access");
         assert_eq!(v[1]["fail"], true);
         assert_eq!(v[1]["location"]["row"], 7);
@@ -411,7 +421,10 @@ mod tests {
     #[test]
     fn junit_escapes_and_counts() {
         let out = render(&run(), Format::Junit, false);
-        assert!(out.contains("tests=\"5\" failures=\"2\" errors=\"1\" skipped=\"1\""), "{out}");
+        assert!(
+            out.contains("tests=\"5\" failures=\"2\" errors=\"1\" skipped=\"1\""),
+            "{out}"
+        );
         assert!(out.contains("bad &lt;thing&gt; &amp; &quot;x&quot;"));
         assert!(out.contains("<skipped message=\"todo\"/>"));
         assert!(out.contains("classname=\"access.fixtures\""));
@@ -426,18 +439,34 @@ mod tests {
 
     #[test]
     fn sarif_uses_specific_rule_ids() {
-        let v: serde_json::Value = serde_json::from_str(&render(&run(), Format::Sarif, false)).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&run(), Format::Sarif, false)).expect("json");
         assert_eq!(v["version"], "2.1.0");
         let results = v["runs"][0]["results"].as_array().expect("results");
         assert_eq!(results.len(), 3);
-        let ids: Vec<&str> = results.iter().filter_map(|r| r["ruleId"].as_str()).collect();
-        assert_eq!(ids, ["data.access.test_bad", "data.access.test_err", "data.access.deny_role"]);
-        let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().expect("rules");
+        let ids: Vec<&str> = results
+            .iter()
+            .filter_map(|r| r["ruleId"].as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "data.access.test_bad",
+                "data.access.test_err",
+                "data.access.deny_role"
+            ]
+        );
+        let rules = v["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .expect("rules");
         assert_eq!(rules.len(), 3);
         for r in results {
             let idx = r["ruleIndex"].as_u64().expect("index") as usize;
             assert_eq!(rules[idx]["id"], r["ruleId"]);
         }
-        assert_eq!(results[0]["locations"][0]["physicalLocation"]["region"]["startLine"], 7);
+        assert_eq!(
+            results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            7
+        );
     }
 }

@@ -64,7 +64,7 @@ pub use access::{
 };
 pub use coverage::{CoverageAccumulator, CoverageReport, FileCoverage, LineRange, Position};
 pub use error::PolicyError;
-pub use eval::{CheckResult, NamespaceResults, Namespaces, Outcome, evaluate};
+pub use eval::{CheckResult, NamespaceResults, Namespaces, Outcome, evaluate, evaluate_suite};
 pub use flake::{
     DEFAULT_MAX_FLAKE_RATE, FlakeSummary, FlakyTest, HistoryRecord, NightlyReport, SlowTest,
     TestHistory, TrendPoint, append_history, parse_history, read_history, run_repeated,
@@ -73,7 +73,7 @@ pub use format::{Format, render, render_coverage_summary, sarif_rule_id};
 pub use pack::{
     Expectation, Fixture, LoadOptions, ModuleInfo, Pack, RuleInfo, TestCase, load_suite,
 };
-pub use runner::{Kind, RunOptions, Status, Summary, SuiteRun, TestResult, run_suite};
+pub use runner::{Kind, RunOptions, Status, SuiteRun, Summary, TestResult, run_suite};
 
 /// Parses a JSON document into an engine input (serde_json's line/column on error).
 ///

@@ -169,9 +169,8 @@ impl Pack {
                 path: path.clone(),
                 source,
             })?;
-            let text = String::from_utf8(bytes).map_err(|_| PolicyError::NotUtf8 {
-                path: path.clone(),
-            })?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| PolicyError::NotUtf8 { path: path.clone() })?;
             sources.push((display(&path), text));
         }
         let name = dir
@@ -193,19 +192,32 @@ impl Pack {
     pub fn from_sources(name: &str, sources: &[(String, String)]) -> Result<Pack, PolicyError> {
         let mut engine = Engine::new();
         for (file, text) in sources {
-            engine
-                .add_policy(file.clone(), text.clone())
-                .map_err(|e| PolicyError::from_parse(file, &e))?;
+            // The parser is third-party code fed untrusted text: a panic in it must become
+            // an error naming the file, not take the host down.
+            let added = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                engine.add_policy(file.clone(), text.clone())
+            }));
+            match added {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(PolicyError::from_parse(file, &e)),
+                Err(_) => {
+                    return Err(PolicyError::Syntax {
+                        file: file.clone(),
+                        line: 0,
+                        col: 0,
+                        message: "the Rego parser panicked on this file".into(),
+                    });
+                }
+            }
         }
         let ast = engine.get_ast_as_json().map_err(|e| PolicyError::Eval {
             rule: "<ast>".into(),
             message: e.to_string(),
         })?;
-        let ast: serde_json::Value =
-            serde_json::from_str(&ast).map_err(|e| PolicyError::Eval {
-                rule: "<ast>".into(),
-                message: e.to_string(),
-            })?;
+        let ast: serde_json::Value = serde_json::from_str(&ast).map_err(|e| PolicyError::Eval {
+            rule: "<ast>".into(),
+            message: e.to_string(),
+        })?;
         let analysis = analyse(&ast);
         check_calls(&analysis)?;
         let tests = discover_tests(&analysis.modules);
@@ -385,10 +397,11 @@ fn load_fixtures(dir: &Path) -> Result<Vec<Fixture>, PolicyError> {
             });
         }
         let input_text = read_text(path)?;
-        let input = parse_input_json(&input_text).map_err(|reason| PolicyError::InvalidFixture {
-            path: (*path).clone(),
-            reason,
-        })?;
+        let input =
+            parse_input_json(&input_text).map_err(|reason| PolicyError::InvalidFixture {
+                path: (*path).clone(),
+                reason,
+            })?;
         let expected_text = read_text(&expected_path)?;
         let expected: Expectation =
             serde_json::from_str(&expected_text).map_err(|e| PolicyError::InvalidFixture {
@@ -461,17 +474,26 @@ fn analyse(ast: &serde_json::Value) -> Analysis {
         let module = &entry["ast"];
         let package = ref_path(&module["package"]["refr"]).unwrap_or_default();
         let aliases = imports.entry(file.clone()).or_default();
-        for import in module["imports"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for import in module["imports"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             if let Some(alias) = import["as"].as_str() {
                 aliases.insert(alias.to_owned());
-            } else if let Some(path) = ref_path(&import["refr"]) {
-                if let Some(last) = path.rsplit('.').next() {
-                    aliases.insert(last.to_owned());
-                }
+            } else if let Some(last) = ref_path(&import["refr"])
+                .as_deref()
+                .and_then(|p| p.rsplit('.').next())
+            {
+                aliases.insert(last.to_owned());
             }
         }
         let mut rules = Vec::new();
-        for rule in module["rules"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for rule in module["rules"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             if let Some(info) = rule_info(rule) {
                 rules.push(info);
             }
@@ -497,6 +519,19 @@ fn span_of(v: &serde_json::Value) -> (u32, u32) {
         u32::try_from(line).unwrap_or(u32::MAX),
         u32::try_from(col).unwrap_or(u32::MAX),
     )
+}
+
+/// The start of a reference chain is the span of its innermost `refr` (`a` in `a.b.c`).
+fn innermost_start(expr: &serde_json::Value) -> (u32, u32) {
+    let mut node = expr;
+    while let Some(inner) = node
+        .get("refr")
+        .and_then(|r| r.as_object())
+        .and_then(|o| o.values().next())
+    {
+        node = inner;
+    }
+    span_of(node)
 }
 
 fn rule_info(rule: &serde_json::Value) -> Option<RuleInfo> {
@@ -548,17 +583,24 @@ fn ref_path(expr: &serde_json::Value) -> Option<String> {
 fn collect_calls(node: &serde_json::Value, file: &str, package: &str, out: &mut Vec<CallSite>) {
     match node {
         serde_json::Value::Object(map) => {
-            if let Some(call) = map.get("Call") {
-                if let Some(name) = ref_path(&call["fcn"]) {
-                    let (line, col) = span_of(call);
-                    out.push(CallSite {
-                        file: file.to_owned(),
-                        package: package.to_owned(),
-                        name,
-                        line,
-                        col,
-                    });
-                }
+            if let Some((call, name)) = map
+                .get("Call")
+                .and_then(|call| ref_path(&call["fcn"]).map(|name| (call, name)))
+            {
+                // Point at the function name, not the parenthesis.
+                let (line, col) = call["fcn"]
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .map(innermost_start)
+                    .filter(|&(l, _)| l > 0)
+                    .unwrap_or_else(|| span_of(call));
+                out.push(CallSite {
+                    file: file.to_owned(),
+                    package: package.to_owned(),
+                    name,
+                    line,
+                    col,
+                });
             }
             for v in map.values() {
                 collect_calls(v, file, package, out);
@@ -673,8 +715,11 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_file_and_line() {
-        let err = Pack::from_sources("p", &src("x/bad.rego", "package p\n\nallow if {\n  input.x ==\n}\n"))
-            .expect_err("must not load");
+        let err = Pack::from_sources(
+            "p",
+            &src("x/bad.rego", "package p\n\nallow if {\n  input.x ==\n}\n"),
+        )
+        .expect_err("must not load");
         match err {
             PolicyError::Syntax { file, line, .. } => {
                 assert_eq!(file, "x/bad.rego");
@@ -695,13 +740,22 @@ mod tests {
     fn unknown_builtin_is_reported_at_load_time() {
         let err = Pack::from_sources(
             "p",
-            &src("u.rego", "package p\n\nallow if {\n  crypto.nonsense(\"x\")\n}\n"),
+            &src(
+                "u.rego",
+                "package p\n\nallow if {\n  crypto.nonsense(\"x\")\n}\n",
+            ),
         )
         .expect_err("unknown builtin");
         match err {
-            PolicyError::UnknownFunction { name, line, file, .. } => {
+            PolicyError::UnknownFunction {
+                name,
+                line,
+                col,
+                file,
+            } => {
                 assert_eq!(name, "crypto.nonsense");
                 assert_eq!(line, 4);
+                assert_eq!(col, 3);
                 assert_eq!(file, "u.rego");
             }
             other => panic!("unexpected {other:?}"),

@@ -318,7 +318,10 @@ fn run_pack(
         if let Err(e) = spawned {
             // Cannot start a thread: report the remaining items as errors, do not panic.
             for &item in &items[next..] {
-                results.push((item, error_result(pack, item, format!("cannot start worker: {e}"))));
+                results.push((
+                    item,
+                    error_result(pack, item, format!("cannot start worker: {e}")),
+                ));
             }
             break;
         }
@@ -452,7 +455,9 @@ impl Worker {
             Err(e) => {
                 result.status = Status::Error;
                 result.message = Some(match classify_engine_error(&rule, &e) {
-                    PolicyError::Timeout { limit_ms, .. } => format!("timed out after {limit_ms} ms"),
+                    PolicyError::Timeout { limit_ms, .. } => {
+                        format!("timed out after {limit_ms} ms")
+                    }
                     PolicyError::Eval { message, .. } => message,
                     other => other.to_string(),
                 });
@@ -468,7 +473,11 @@ impl Worker {
         let duration = started.elapsed();
         let (status, message, rules, package) = match checked {
             Ok(check) => (
-                if check.problems.is_empty() { Status::Pass } else { Status::Fail },
+                if check.problems.is_empty() {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
                 (!check.problems.is_empty()).then(|| check.problems.join("; ")),
                 check.rules,
                 check.namespace,
@@ -503,7 +512,14 @@ fn error_result(pack: &Pack, item: Item, message: String) -> TestResult {
     let (kind, package, name, file, line, col) = match item {
         Item::Test(t) => {
             let t = &pack.tests[t];
-            (Kind::Test, t.package.clone(), t.name.clone(), t.file.clone(), t.line, t.col)
+            (
+                Kind::Test,
+                t.package.clone(),
+                t.name.clone(),
+                t.file.clone(),
+                t.line,
+                t.col,
+            )
         }
         Item::Fixture(f) => {
             let f = &pack.fixtures[f];
@@ -561,8 +577,10 @@ fn check_fixture(
         let want: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
         let got: BTreeSet<&str> = actual.iter().map(|(m, _)| m.as_str()).collect();
         let missing: Vec<&str> = want.difference(&got).copied().collect();
-        let unexpected: Vec<&(String, String)> =
-            actual.iter().filter(|(m, _)| !want.contains(m.as_str())).collect();
+        let unexpected: Vec<&(String, String)> = actual
+            .iter()
+            .filter(|(m, _)| !want.contains(m.as_str()))
+            .collect();
         if !missing.is_empty() {
             problems.push(format!("{what}: expected but missing {missing:?}"));
         }
@@ -622,7 +640,11 @@ mod tests {
             "package t\n\nallow if input.x == 1\n\ntest_pass if allow with input as {\"x\": 1}\n\ntest_fail if allow with input as {\"x\": 2}\n\ntest_error if {\n  y := 1 / 0\n  y == 1\n}\n\ntodo_test_later if false\n\ntest_value := 3\n",
         );
         let run = run_suite(std::slice::from_ref(&p), &RunOptions::default()).expect("runs");
-        let got: Vec<_> = run.results.iter().map(|r| (r.name.as_str(), r.status)).collect();
+        let got: Vec<_> = run
+            .results
+            .iter()
+            .map(|r| (r.name.as_str(), r.status))
+            .collect();
         assert_eq!(
             got,
             [
@@ -633,7 +655,13 @@ mod tests {
                 ("test_value", Status::Fail),
             ]
         );
-        assert!(run.results[2].message.as_deref().unwrap_or("").contains("divide by zero"));
+        assert!(
+            run.results[2]
+                .message
+                .as_deref()
+                .unwrap_or("")
+                .contains("divide by zero")
+        );
         assert_eq!(run.results[1].id(), "data.t.test_fail");
         let s = run.summary();
         assert_eq!((s.passed, s.failed, s.errors, s.skipped), (1, 2, 1, 1));
@@ -651,7 +679,13 @@ mod tests {
         };
         let run = run_suite(std::slice::from_ref(&p), &options).expect("runs");
         assert_eq!(run.results[0].status, Status::Error);
-        assert!(run.results[0].message.as_deref().unwrap_or("").contains("timed out"));
+        assert!(
+            run.results[0]
+                .message
+                .as_deref()
+                .unwrap_or("")
+                .contains("timed out")
+        );
         assert_eq!(run.results[1].status, Status::Pass);
     }
 
@@ -669,12 +703,17 @@ mod tests {
         assert_eq!(a.execution_order, b.execution_order);
         assert_ne!(a.execution_order, c.execution_order);
         // Reported results stay in canonical order whatever the execution order.
-        assert_eq!(a.results.iter().map(TestResult::id).collect::<Vec<_>>(), c.results.iter().map(TestResult::id).collect::<Vec<_>>());
+        assert_eq!(
+            a.results.iter().map(TestResult::id).collect::<Vec<_>>(),
+            c.results.iter().map(TestResult::id).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn coverage_is_gathered() {
-        let p = pack("package t\n\nallow if {\n  input.x == 1\n}\n\nunused if {\n  input.y == 2\n}\n\ntest_allow if allow with input as {\"x\": 1}\n");
+        let p = pack(
+            "package t\n\nallow if {\n  input.x == 1\n}\n\nunused if {\n  input.y == 2\n}\n\ntest_allow if allow with input as {\"x\": 1}\n",
+        );
         let run = run_suite(
             std::slice::from_ref(&p),
             &RunOptions {
@@ -686,7 +725,12 @@ mod tests {
         let cov = run.coverage.expect("coverage");
         let file = &cov.files["t.rego"];
         assert!(file.covered_lines > 0);
-        assert!(file.not_covered.iter().any(|r| r.start.row <= 8 && r.end.row >= 8), "{file:?}");
+        assert!(
+            file.not_covered
+                .iter()
+                .any(|r| r.start.row <= 8 && r.end.row >= 8),
+            "{file:?}"
+        );
         assert!(cov.coverage > 0.0 && cov.coverage < 100.0);
     }
 
@@ -701,7 +745,13 @@ mod tests {
             },
         )
         .expect_err("zero timeout");
-        assert!(matches!(err, PolicyError::InvalidOption { option: "timeout", .. }));
+        assert!(matches!(
+            err,
+            PolicyError::InvalidOption {
+                option: "timeout",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -29,12 +29,27 @@ fn every_shipped_test_and_fixture_passes_with_coverage_over_85() {
         .results
         .iter()
         .filter(|r| r.status != Status::Pass)
-        .map(|r| format!("{} {:?}: {}", r.id(), r.status, r.message.clone().unwrap_or_default()))
+        .map(|r| {
+            format!(
+                "{} {:?}: {}",
+                r.id(),
+                r.status,
+                r.message.clone().unwrap_or_default()
+            )
+        })
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
     for pack in &packs {
-        let tests = run.results.iter().filter(|r| r.pack == pack.name() && r.kind == Kind::Test).count();
-        let fixtures = run.results.iter().filter(|r| r.pack == pack.name() && r.kind == Kind::Fixture).count();
+        let tests = run
+            .results
+            .iter()
+            .filter(|r| r.pack == pack.name() && r.kind == Kind::Test)
+            .count();
+        let fixtures = run
+            .results
+            .iter()
+            .filter(|r| r.pack == pack.name() && r.kind == Kind::Fixture)
+            .count();
         assert!(tests >= 5, "{}: {tests} tests", pack.name());
         assert!(fixtures >= 6, "{}: {fixtures} fixtures", pack.name());
     }
@@ -59,13 +74,23 @@ fn every_deny_and_warn_rule_has_a_fixture_that_fires_it() {
         }
         for ns in pack.namespaces() {
             for rule in pack.rule_names(&ns) {
-                if rule.starts_with("deny") || rule.starts_with("warn") || rule.starts_with("violation") {
-                    assert!(fired.contains(&rule), "{}: no fixture fires {rule}", pack.name());
+                if rule.starts_with("deny")
+                    || rule.starts_with("warn")
+                    || rule.starts_with("violation")
+                {
+                    assert!(
+                        fired.contains(&rule),
+                        "{}: no fixture fires {rule}",
+                        pack.name()
+                    );
                 }
             }
         }
         // …and at least one fixture of each pack is clean (the allow path).
-        let clean = pack.fixtures().iter().any(|f| f.expected.deny.is_empty() && f.expected.warn.is_empty());
+        let clean = pack
+            .fixtures()
+            .iter()
+            .any(|f| f.expected.deny.is_empty() && f.expected.warn.is_empty());
         assert!(clean, "{}: no allow-path fixture", pack.name());
     }
 }
@@ -89,16 +114,28 @@ fn input(roles: &[&str], action: &str) -> AccessInput {
 fn access_policy_encodes_the_console_rules() {
     let policy = AccessPolicy::load(&policy_dir().join("access")).expect("loads");
     for action in ["cancel", "retry", "replay"] {
-        let d = policy.decide(&input(&["operator"], action)).expect("decides");
+        let d = policy
+            .decide(&input(&["operator"], action))
+            .expect("decides");
         assert!(d.allow, "operator {action}");
         assert!(d.step_up_required, "step-up for {action}");
         let d = policy.decide(&input(&["viewer"], action)).expect("decides");
         assert!(!d.allow, "viewer {action}");
         assert!(d.step_up_required);
-        assert_eq!(d.reasons, [format!("actor alice@company with roles [\"viewer\"] may not {action}")]);
+        assert_eq!(
+            d.reasons,
+            [format!(
+                "actor alice@company with roles [\"viewer\"] may not {action}"
+            )]
+        );
     }
     // Same engine, alternating inputs: no state leaks between decisions.
-    assert!(policy.decide(&input(&["operator"], "cancel")).expect("ok").allow);
+    assert!(
+        policy
+            .decide(&input(&["operator"], "cancel"))
+            .expect("ok")
+            .allow
+    );
     assert!(!policy.decide(&input(&[], "cancel")).expect("ok").allow);
     let d = policy.decide(&input(&["viewer"], "view")).expect("ok");
     assert!(d.allow && !d.step_up_required);
@@ -115,7 +152,9 @@ fn access_policy_rejects_empty_fields_by_name() {
     }
     let mut i = input(&["operator"], "");
     i.execution.id = String::new();
-    assert!(matches!(policy.decide(&i), Err(PolicyError::InvalidInput { ref field, .. }) if field == "action"));
+    assert!(
+        matches!(policy.decide(&i), Err(PolicyError::InvalidInput { ref field, .. }) if field == "action")
+    );
 }
 
 #[test]

@@ -20,9 +20,11 @@ role_permissions := {
 	"viewer": {"view"},
 }
 
-action := object.get(input, "action", "")
+action := field(input, "action", "")
 
-roles := object.get(object.get(input, "actor", {}), "roles", [])
+actor := field(input, "actor", {})
+
+roles := array_field(actor, "roles")
 
 permitted contains act if {
 	some role in roles
@@ -30,11 +32,11 @@ permitted contains act if {
 }
 
 deny_subject contains "actor.sub is required" if {
-	not is_nonempty_string(object.get(object.get(input, "actor", {}), "sub", ""))
+	not is_nonempty_string(field(actor, "sub", ""))
 }
 
 deny_tenant contains "actor.tenant is required" if {
-	not is_nonempty_string(object.get(object.get(input, "actor", {}), "tenant", ""))
+	not is_nonempty_string(field(actor, "tenant", ""))
 }
 
 deny_unknown_action contains msg if {
@@ -45,7 +47,7 @@ deny_unknown_action contains msg if {
 deny_role contains msg if {
 	action in (write_actions | read_actions)
 	not action in permitted
-	msg := sprintf("actor %v with roles %v may not %v", [input.actor.sub, roles, action])
+	msg := sprintf("actor %v with roles %v may not %v", [field(actor, "sub", "?"), roles, action])
 }
 
 # Admin is break-glass: allowed, but worth a second look in the audit trail.
@@ -53,14 +55,19 @@ warn_break_glass contains msg if {
 	"admin" in roles
 	not "operator" in roles
 	action in write_actions
-	msg := sprintf("actor %v used the admin role to %v", [input.actor.sub, action])
+	msg := sprintf("actor %v used the admin role to %v", [field(actor, "sub", "?"), action])
 }
 
 failures := ((deny_subject | deny_tenant) | deny_unknown_action) | deny_role
 
 default allow := false
 
-allow if count(failures) == 0
+# Allowed only with a positive permission *and* no failure: a deny rule that cannot
+# evaluate must never turn into an allow.
+allow if {
+	action in permitted
+	count(failures) == 0
+}
 
 # Fail safe: anything that is not a known read needs step-up.
 default step_up_required := true
@@ -83,3 +90,14 @@ is_nonempty_string(s) if {
 	is_string(s)
 	trim_space(s) != ""
 }
+
+# Input documents are untrusted: these read a field of anything, falling back to a
+# default when the document is not an object or the field has the wrong type.
+field(o, k, d) := object.get(o, k, d) if {
+	is_object(o)
+} else := d
+
+array_field(o, k) := v if {
+	v := field(o, k, [])
+	is_array(v)
+} else := []

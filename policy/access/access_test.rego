@@ -89,3 +89,14 @@ test_empty_input_is_denied if {
 	not d.allow
 	d.step_up_required
 }
+
+test_malformed_roles_are_no_roles if {
+	d := decision with input as {"actor": {"sub": "a", "tenant": "t", "roles": "operator"}, "action": "cancel"}
+	not d.allow
+}
+
+test_non_object_input_is_denied if {
+	d := decision with input as "cancel"
+	not d.allow
+	d.step_up_required
+}

@@ -10,19 +10,21 @@ import rego.v1
 # Warn threshold, percent of the budget (spec: warn at 80 %).
 near_limit_percent := 80
 
-tenant := object.get(input, "tenant", {})
+tenant := field(input, "tenant", {})
 
-tenant_id := object.get(tenant, "id", "<unknown tenant>")
+tenant_id := field(tenant, "id", "<unknown tenant>")
 
-budget := object.get(tenant, "budget", {})
+budget := field(tenant, "budget", {})
 
-limit := object.get(budget, "limit", 0)
+limit := field(budget, "limit", 0)
 
-spent := object.get(budget, "spent", 0)
+spent := field(budget, "spent", 0)
 
-execution := object.get(input, "execution", {})
+execution := field(input, "execution", {})
 
-estimate := object.get(execution, "cost_estimate", null)
+execution_id := field(execution, "id", "?")
+
+estimate := field(execution, "cost_estimate", null)
 
 valid_estimate if {
 	is_number(estimate)
@@ -44,7 +46,7 @@ percent := round((projected * 100) / limit) if projected
 
 # A named, approved overrun (e.g. a quarter-end backfill) waives the over-budget denial.
 exception contains ["over_budget"] if {
-	approval := object.get(budget, "overrun_approval", "")
+	approval := field(budget, "overrun_approval", "")
 	is_string(approval)
 	approval != ""
 }
@@ -56,16 +58,22 @@ deny_no_budget contains msg if {
 
 deny_invalid_estimate contains msg if {
 	not valid_estimate
-	msg := sprintf("execution %v has no valid cost estimate (got %v)", [object.get(execution, "id", "?"), estimate])
+	msg := sprintf("execution %v has no valid cost estimate (got %v)", [execution_id, estimate])
 }
 
 deny_over_budget contains msg if {
 	projected > limit
-	msg := sprintf("execution %v would bring tenant %v to %v of %v (%v%%)", [execution.id, tenant_id, projected, limit, percent])
+	msg := sprintf("execution %v would bring tenant %v to %v of %v (%v%%)", [execution_id, tenant_id, projected, limit, percent])
 }
 
 warn_near_budget contains msg if {
 	projected <= limit
 	projected * 100 >= limit * near_limit_percent
-	msg := sprintf("execution %v brings tenant %v to %v%% of its budget", [execution.id, tenant_id, percent])
+	msg := sprintf("execution %v brings tenant %v to %v%% of its budget", [execution_id, tenant_id, percent])
 }
+
+# Input documents are untrusted: this reads a field of anything, falling back to a
+# default when the document is not an object.
+field(o, k, d) := object.get(o, k, d) if {
+	is_object(o)
+} else := d

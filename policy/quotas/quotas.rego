@@ -11,27 +11,40 @@ import rego.v1
 
 near_limit_percent := 80
 
-tenant := object.get(input, "tenant", {})
+tenant := field(input, "tenant", {})
 
-tenant_id := object.get(tenant, "id", "<unknown tenant>")
+tenant_id := field(tenant, "id", "<unknown tenant>")
 
-quotas := object.get(tenant, "quotas", {})
+quotas := field(tenant, "quotas", {})
 
-usage := object.get(input, "usage", {})
+usage := field(input, "usage", {})
 
-# Usage after admitting the request, per quota.
-demand := {
-	"max_concurrent_executions": object.get(usage, "concurrent_executions", 0) + 1,
-	"max_actions_per_minute": object.get(usage, "actions_last_minute", 0) + 1,
-	"max_pack_size_bytes": object.get(usage, "pack_size_bytes", 0),
+# Per quota: the usage field it limits and what the request adds to it.
+usage_of := {
+	"max_concurrent_executions": {"key": "concurrent_executions", "adds": 1},
+	"max_actions_per_minute": {"key": "actions_last_minute", "adds": 1},
+	"max_pack_size_bytes": {"key": "pack_size_bytes", "adds": 0},
+}
+
+# Usage after admitting the request, per quota (numeric usage only).
+demand[name] := used + spec.adds if {
+	some name, spec in usage_of
+	used := field(usage, spec.key, 0)
+	is_number(used)
 }
 
 # Fail closed: a tenant without a positive number for a quota gets nothing.
 deny_quota_missing contains msg if {
-	some name, _ in demand
-	q := object.get(quotas, name, 0)
-	not positive(q)
+	some name, _ in usage_of
+	not positive(field(quotas, name, 0))
 	msg := sprintf("tenant %v has no %v quota configured", [tenant_id, name])
+}
+
+# Fail closed: usage that is not a number cannot be checked.
+deny_invalid_usage contains msg if {
+	some _, spec in usage_of
+	not is_number(field(usage, spec.key, 0))
+	msg := sprintf("usage %v of tenant %v is not a number", [spec.key, tenant_id])
 }
 
 deny_concurrent_executions contains msg if {
@@ -51,7 +64,7 @@ deny_pack_size contains msg if {
 
 warn_near_quota contains msg if {
 	some name, used in demand
-	q := quotas[name]
+	q := field(quotas, name, 0)
 	positive(q)
 	used <= q
 	used * 100 >= q * near_limit_percent
@@ -59,7 +72,7 @@ warn_near_quota contains msg if {
 }
 
 over(name) if {
-	q := quotas[name]
+	q := field(quotas, name, 0)
 	positive(q)
 	demand[name] > q
 }
@@ -68,3 +81,9 @@ positive(n) if {
 	is_number(n)
 	n > 0
 }
+
+# Input documents are untrusted: this reads a field of anything, falling back to a
+# default when the document is not an object.
+field(o, k, d) := object.get(o, k, d) if {
+	is_object(o)
+} else := d

@@ -44,3 +44,9 @@ test_missing_quota_fails_closed if {
 test_near_quota_warns if {
 	warn_near_quota == {"tenant acme uses 8 of 10 (max_concurrent_executions)"} with input as inp(7, 1, 10)
 }
+
+test_non_numeric_usage_fails_closed if {
+	i := object.union(inp(1, 1, 10), {"usage": {"concurrent_executions": "many"}})
+	deny_invalid_usage == {"usage concurrent_executions of tenant acme is not a number"} with input as i
+	count(deny_concurrent_executions) == 0 with input as i
+}

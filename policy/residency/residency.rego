@@ -9,20 +9,27 @@ package residency
 
 import rego.v1
 
-tenant := object.get(input, "tenant", {})
+tenant := field(input, "tenant", {})
 
-tenant_id := object.get(tenant, "id", "<unknown tenant>")
+tenant_id := field(tenant, "id", "<unknown tenant>")
 
-allowed := {r | some r in object.get(tenant, "allowed_regions", [])}
+allowed := {r | some r in array_field(tenant, "allowed_regions"); is_string(r)}
 
-execution := object.get(input, "execution", {})
+execution := field(input, "execution", {})
+
+execution_id := field(execution, "id", "?")
+
+execution_region := field(execution, "region", "")
+
+# A backfill, when present, is checked at both ends; a malformed one fails closed.
+backfill := field(input, "backfill", null)
 
 # Only these rules may be waived, and only through an approved tenant exception
 # (e.g. draining a region that is being retired into an allowed one).
 waivable := {"backfill_source"}
 
 exception contains [name] if {
-	some name in object.get(tenant, "residency_exceptions", [])
+	some name in array_field(tenant, "residency_exceptions")
 	name in waivable
 }
 
@@ -32,42 +39,54 @@ deny_no_allowed_regions contains msg if {
 }
 
 deny_execution_region contains msg if {
-	region := object.get(execution, "region", "")
-	region == ""
-	msg := sprintf("execution %v has no region", [object.get(execution, "id", "?")])
+	execution_region == ""
+	msg := sprintf("execution %v has no region", [execution_id])
 }
 
 deny_execution_region contains msg if {
-	region := object.get(execution, "region", "")
-	region != ""
-	not region in allowed
-	msg := sprintf("execution %v runs in %v, outside the allowed regions of tenant %v", [execution.id, region, tenant_id])
+	execution_region != ""
+	not execution_region in allowed
+	msg := sprintf("execution %v runs in %v, outside the allowed regions of tenant %v", [execution_id, execution_region, tenant_id])
 }
 
 deny_data_region contains msg if {
-	some item in object.get(input, "data", [])
-	not item.region in allowed
-	msg := sprintf("data %v is stored in %v, outside the allowed regions of tenant %v", [item.name, item.region, tenant_id])
+	some item in array_field(input, "data")
+	region := field(item, "region", "<no region>")
+	not region in allowed
+	msg := sprintf("data %v is stored in %v, outside the allowed regions of tenant %v", [field(item, "name", "?"), region, tenant_id])
 }
 
 deny_backfill_source contains msg if {
-	source := input.backfill.source_region
+	backfill != null
+	source := field(backfill, "source_region", "<no region>")
 	not source in allowed
 	msg := sprintf("backfill source region %v is not allowed for tenant %v", [source, tenant_id])
 }
 
 deny_backfill_target contains msg if {
-	target := input.backfill.target_region
+	backfill != null
+	target := field(backfill, "target_region", "<no region>")
 	not target in allowed
 	msg := sprintf("backfill target region %v is not allowed for tenant %v", [target, tenant_id])
 }
 
 # Allowed, but a cross-region read costs egress and latency.
 warn_cross_region contains msg if {
-	region := object.get(execution, "region", "")
+	execution_region in allowed
+	some item in array_field(input, "data")
+	region := field(item, "region", "")
 	region in allowed
-	some item in object.get(input, "data", [])
-	item.region in allowed
-	item.region != region
-	msg := sprintf("data %v in %v is read from an execution in %v", [item.name, item.region, region])
+	region != execution_region
+	msg := sprintf("data %v in %v is read from an execution in %v", [field(item, "name", "?"), region, execution_region])
 }
+
+# Input documents are untrusted: these read a field of anything, falling back to a
+# default when the document is not an object or the field has the wrong type.
+field(o, k, d) := object.get(o, k, d) if {
+	is_object(o)
+} else := d
+
+array_field(o, k) := v if {
+	v := field(o, k, [])
+	is_array(v)
+} else := []

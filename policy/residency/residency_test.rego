@@ -63,3 +63,14 @@ test_only_waivable_rules_can_be_excepted if {
 	inp := object.union(base, {"tenant": {"id": "acme", "allowed_regions": ["eu-west-1"], "residency_exceptions": ["backfill_source", "execution_region"]}})
 	exception == {["backfill_source"]} with input as inp
 }
+
+test_malformed_backfill_fails_closed if {
+	inp := object.union(base, {"backfill": "yes"})
+	count(deny_backfill_source) == 1 with input as inp
+	count(deny_backfill_target) == 1 with input as inp
+}
+
+test_data_item_without_region_is_denied if {
+	inp := object.union(base, {"data": [{"name": "orphan"}]})
+	deny_data_region == {"data orphan is stored in <no region>, outside the allowed regions of tenant acme"} with input as inp
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod policy_cmd;
 
 /// Maestro Conductor control plane.
 #[derive(Debug, Parser)]
@@ -20,11 +21,14 @@ struct Cli {
 enum Command {
     /// Run the Controlled Actions story end to end on the in-memory default.
     Demo(demo::DemoArgs),
+    /// Policy Pack QA: test packs (opa-test compatible), evaluate inputs, flake reports.
+    Policy(policy_cmd::PolicyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Policy(args) => policy_cmd::run(args),
     }
 }
