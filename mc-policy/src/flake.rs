@@ -176,6 +176,9 @@ pub struct HistoryRecord {
     /// Total coverage in percent, when measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<f64>,
+    /// Per test that failed or errored in at least one run: in how many runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failing_runs: BTreeMap<String, usize>,
     /// Wall time of all runs, in milliseconds.
     pub elapsed_ms: u64,
     /// Mean duration per test id, in microseconds.
@@ -196,6 +199,19 @@ impl HistoryRecord {
             flaky: summary.flaky(),
             flake_rate: summary.flake_rate(),
             coverage: first.coverage.as_ref().map(|c| c.coverage),
+            failing_runs: summary
+                .tests
+                .iter()
+                .map(|t| {
+                    let n = t
+                        .statuses
+                        .iter()
+                        .filter(|s| matches!(s, Status::Fail | Status::Error))
+                        .count();
+                    (t.id.clone(), n)
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             durations_us: summary
                 .tests
@@ -428,6 +444,9 @@ mod tests {
         // test_c fails consistently: failing, but not flaky.
         assert!(!s.all_runs_ok());
         assert_eq!(s.tests[2].statuses, vec![Status::Fail; 4]);
+        let rec = HistoryRecord::from_summary(&s, "2025-12-10T00:00:00Z");
+        assert_eq!(rec.failing_runs.get("data.t.test_c"), Some(&4));
+        assert_eq!(rec.failing_runs.len(), 1);
     }
 
     #[test]
@@ -488,6 +507,7 @@ mod tests {
         let records = read_history(&path).expect("read");
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].runs, 2);
+        assert!(records[0].failing_runs.is_empty());
         assert!(records[0].coverage.is_some());
         let report = NightlyReport::from_history(&records);
         assert_eq!(report.trend.len(), 2);
