@@ -1,1 +1,226 @@
-fn main() {}
+//! Release benchmark of the pack builder against `tar | zstd -1 -T2`, plus the
+//! 10,000-artifact manifest. Prints its figures; asserts nothing about time.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=… cargo bench -p mc-evidence --features dir-store --bench pack
+//! ```
+//!
+//! Environment: `MC_BENCH_DIR` (parent of the temporary data directory, default the
+//! system temp dir), `MC_BENCH_FILES` (default 1000), `MC_BENCH_BIG_MB` (default 200).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mc_core::signed_url::UrlSigner;
+use mc_core::*;
+use mc_evidence::dir::DirBlobStore;
+use mc_evidence::manifest::{ArtifactEntry, EvidenceManifest};
+use mc_evidence::*;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A deterministic pool of realistic log lines with PII sprinkled in.
+fn line_pool() -> Vec<Vec<u8>> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let users = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
+    let cards = ["4111 1111 1111 1111", "5500-0000-0000-0004", "4012888888881881", "378282246310005"];
+    (0..20_000)
+        .map(|i| {
+            let r = next();
+            let ts = format!("2025-12-10T18:{:02}:{:02}.{:03}Z", (r >> 8) % 60, (r >> 16) % 60, r % 1000);
+            let line = match i % 10 {
+                0 => format!("{ts} INFO  auth login ok user={}.{}@example.com session={:016x}\n", users[(r % 8) as usize], r % 997, r),
+                1 => format!("{ts} INFO  payment accepted card={} amount={}.{:02} EUR merchant=m_{}\n", cards[(r % 4) as usize], r % 900, r % 100, r % 5000),
+                2 => format!("{ts} DEBUG http GET /api/executions/exec_{}/evidence from 10.{}.{}.{} -> 200 in {}ms\n", r % 100_000, r % 256, (r >> 8) % 256, (r >> 16) % 256, r % 900),
+                3 => format!("{ts} DEBUG upstream 2001:db8:{:x}::{:x} connected tls=1.3 rtt={}us\n", r % 65535, (r >> 16) % 65535, r % 20_000),
+                4 => format!("{ts} WARN  callback to +1 415-555-{:04} failed, retrying in {}s (attempt {})\n", r % 10_000, r % 60, r % 5),
+                5 => format!("{ts} INFO  outbound request Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.{:x}.{:x}\n", r, r.rotate_left(17)),
+                _ => format!("{ts} INFO  worker-{} step {} of workflow wf_{} finished state=succeeded duration_ms={} queue_depth={}\n", r % 16, r % 40, r % 3000, r % 100_000, r % 64),
+            };
+            line.into_bytes()
+        })
+        .collect()
+}
+
+fn write_file(path: &std::path::Path, bytes: usize, pool: &[Vec<u8>], seed: usize) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut n = 0;
+    let mut i = seed * 7919;
+    while n < bytes {
+        let l = &pool[i % pool.len()];
+        let take = l.len().min(bytes - n);
+        f.write_all(&l[..take])?;
+        n += take;
+        i += 1;
+    }
+    f.flush()
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn reset_peak_rss() {
+    // "5" resets VmHWM to the current RSS (Linux ≥ 4.0).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn tar_zstd(dir: &std::path::Path) -> Duration {
+    let t = Instant::now();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("tar -cf - -C \"$0\" . | zstd -1 -T2 -q -c > /dev/null")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run tar | zstd (apt-get install -y zstd)");
+    assert!(status.success(), "tar | zstd failed");
+    t.elapsed()
+}
+
+fn manifest_10k() -> (Duration, Duration, usize) {
+    let signer = UrlSigner::new(vec![1; 32], "https://mc.example.com/blobs");
+    let tenant = TenantId::new("acme").unwrap();
+    let exec = ExecutionId::new("exec_bench").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let key = EvidenceKey::from_seed([3; 32]);
+    let inputs: Vec<(BlobKey, Digest, u64)> = (0..10_000)
+        .map(|i| {
+            let k = BlobKey::for_execution(&tenant, "logs", &exec, &format!("part-{i:05}.log")).unwrap();
+            (k, Digest::of(format!("{i}").as_bytes()), 1_000_000 + i as u64)
+        })
+        .collect();
+    let t = Instant::now();
+    let mut m = EvidenceManifest::new(tenant.clone(), exec.clone(), now);
+    let expires = now + time::Duration::minutes(10);
+    m.artifacts = inputs
+        .iter()
+        .map(|(k, d, size)| ArtifactEntry {
+            name: k.to_string(),
+            kind: k.kind().map(str::to_string),
+            media_type: mc_evidence::manifest::media_type_for(k.name()).to_string(),
+            size: *size,
+            sha256: d.clone(),
+            uri: Some(signer.sign("GET", k, expires)),
+            uri_expires_at: Some(expires),
+            redacted: None,
+        })
+        .collect();
+    let json = m.to_json_pretty();
+    let env = m.sign(&key);
+    let assembled = t.elapsed();
+    let t = Instant::now();
+    let st = verify_envelope(&env, &key.verifying_key()).unwrap();
+    let verified = t.elapsed();
+    assert_eq!(st.subject.len(), 10_000);
+    (assembled, verified, json.len())
+}
+
+async fn manifest_10k_service() -> Duration {
+    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2025-12-10 18:00 UTC)));
+    let store = Arc::new(MemoryStore::new());
+    let flags = Arc::new(MemoryFlagStore::new());
+    let blobs = Arc::new(MemoryBlobStore::new(clock.clone()));
+    let tenant = TenantId::new("acme").unwrap();
+    let exec = ExecutionId::new("exec_bench").unwrap();
+    let mut unit = ActionCommit::new(tenant.clone(), clock.now());
+    unit.create = Some(Execution::new(tenant.clone(), exec.clone(), Digest::of(b"m"), Digest::of(b"i"), clock.now()));
+    store.commit(unit).await.unwrap();
+    for i in 0..10_000 {
+        let k = BlobKey::for_execution(&tenant, "logs", &exec, &format!("part-{i:05}.log")).unwrap();
+        blobs.put(&k, format!("line {i}\n").into(), PutMode::Create).await.unwrap();
+    }
+    flags.set(&tenant, Flag::EvidenceV2Enabled, true).await.unwrap();
+    let svc = manifest::EvidenceService::new(store, flags, blobs, clock).with_signing_key(EvidenceKey::from_seed([3; 32]));
+    let t = Instant::now();
+    let m = svc.manifest(&tenant, &exec).await.unwrap();
+    let el = t.elapsed();
+    assert_eq!(m.manifest.artifacts.len(), 10_000);
+    el
+}
+
+fn main() {
+    let files = env_or("MC_BENCH_FILES", 1000);
+    let big_mb = env_or("MC_BENCH_BIG_MB", 200);
+    let parent = std::env::var("MC_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
+    let tmp = tempfile::Builder::new().prefix("mc-evidence-bench-").tempdir_in(parent).expect("temp dir");
+    let data = tmp.path().join("logs");
+    std::fs::create_dir_all(&data).unwrap();
+
+    let t = Instant::now();
+    let pool = line_pool();
+    for d in 0..10 {
+        std::fs::create_dir_all(data.join(format!("svc-{d:02}"))).unwrap();
+    }
+    for i in 0..files {
+        write_file(&data.join(format!("svc-{:02}/run-{i:04}.log", i % 10)), 1 << 20, &pool, i).unwrap();
+    }
+    write_file(&data.join("big.log"), big_mb << 20, &pool, 99_999).unwrap();
+    drop(pool);
+    let total_mb = (files + big_mb) as f64;
+    println!("generated {files} x 1 MiB + 1 x {big_mb} MiB = {total_mb:.0} MiB in {:.1}s", t.elapsed().as_secs_f64());
+
+    // Warm the page cache once so both contenders read from memory.
+    let warm = tar_zstd(&data);
+    let baseline = tar_zstd(&data);
+    println!("tar | zstd -1 -T2: {:.2}s (warm-up run {:.2}s)", baseline.as_secs_f64(), warm.as_secs_f64());
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let store = Arc::new(DirBlobStore::new(&data, UrlSigner::new(vec![2; 32], "file://bench")));
+    let key = EvidenceKey::from_seed([7; 32]);
+    let out_path = tmp.path().join("pack.tar.zst");
+    for verify in [false, true] {
+        reset_peak_rss();
+        let (report, elapsed) = rt.block_on(async {
+            let artifacts = PackArtifact::list(store.as_ref(), "").await.unwrap();
+            let mut opts = PackOptions::new(TenantId::new("bench").unwrap(), ExecutionId::new("exec_bench").unwrap());
+            opts.verify_redaction = verify;
+            let b = PackBuilder::new(store.clone(), Arc::new(Redactor::builtin()), key.clone(), Arc::new(SystemClock), opts);
+            let file = std::fs::File::create(&out_path).unwrap();
+            let t = Instant::now();
+            let (report, w) = b.build(artifacts, std::io::BufWriter::with_capacity(1 << 20, file)).await.unwrap();
+            drop(w);
+            (report, t.elapsed())
+        });
+        let rss = peak_rss_mb();
+        println!(
+            "pack (inline redaction check {}): {:.2}s = {:.0} MiB/s, ratio to tar|zstd {:.2}x (goal <= 1.5x), peak RSS {:.0} MiB (goal <= 256), {} -> {} bytes, redactions {}",
+            if verify { "on " } else { "off" },
+            elapsed.as_secs_f64(),
+            total_mb / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() / baseline.as_secs_f64(),
+            rss,
+            report.bytes_in,
+            report.bytes_out,
+            serde_json::to_string(&report.redactions).unwrap()
+        );
+    }
+
+    let (assembled, verified, bytes) = manifest_10k();
+    println!(
+        "manifest, 10,000 artifacts (URLs signed, statement signed): {:.1} ms (goal <= 50), JSON {} KiB; verify {:.1} ms",
+        assembled.as_secs_f64() * 1e3,
+        bytes / 1024,
+        verified.as_secs_f64() * 1e3
+    );
+    let svc = rt.block_on(manifest_10k_service());
+    println!("EvidenceService::manifest, 10,000 blobs in MemoryBlobStore (hashing every blob): {:.1} ms", svc.as_secs_f64() * 1e3);
+    drop(tmp);
+}

@@ -32,6 +32,9 @@ use sha2::Digest as _;
 
 use crate::error::EvidenceError;
 
+/// The ed25519 public key type used for verification.
+pub use ed25519_dalek::VerifyingKey as PublicKey;
+
 /// The pre-authentication encoding of DSSE v1: the exact bytes that are signed.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload_type.len() + payload.len() + 32);

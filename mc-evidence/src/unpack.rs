@@ -25,6 +25,8 @@ pub const MAX_METADATA_BYTES: u64 = 256 << 20;
 pub struct VerifiedPack {
     /// The verified statement (its predicate is the manifest).
     pub statement: Statement,
+    /// The envelope that carried it.
+    pub envelope: Envelope,
     /// Artifacts checked.
     pub artifacts: usize,
     /// Matches found by the post-pack scan, per artifact (empty when clean or when no
@@ -218,6 +220,7 @@ pub fn read_pack<R: Read>(
         });
     }
     Ok(VerifiedPack {
+        envelope,
         artifacts: statement.subject.len(),
         statement,
         leaks,
