@@ -50,9 +50,12 @@ fn database_url() -> String {
 }
 
 /// A pool whose connections work in `schema`.
-async fn pool_in(schema: &str, max_conns: u32) -> PgPool {
+async fn pool_in(schema: &str, max_conns: u32, synchronous_commit: bool) -> PgPool {
     let opts = PgConnectOptions::from_str(&database_url()).expect("a valid database URL");
-    let set_path = format!("SET search_path TO \"{schema}\"");
+    let set_path = format!(
+        "SET search_path TO \"{schema}\"; SET synchronous_commit TO {}",
+        if synchronous_commit { "on" } else { "off" }
+    );
     PgPoolOptions::new()
         .max_connections(max_conns)
         .min_connections(max_conns)
@@ -203,10 +206,10 @@ async fn walk(
 }
 
 /// Creates the bench schema if needed and returns a migrated store on it.
-async fn bench_store(max_conns: u32) -> PgStore {
+async fn bench_store(max_conns: u32, synchronous_commit: bool) -> PgStore {
     let schema = env_or("MC_BENCH_SCHEMA", "mc_bench");
     {
-        let admin = pool_in("public", 1).await;
+        let admin = pool_in("public", 1, true).await;
         admin
             .execute(sqlx::AssertSqlSafe(format!(
                 "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
@@ -215,13 +218,13 @@ async fn bench_store(max_conns: u32) -> PgStore {
             .expect("create bench schema");
         admin.close().await;
     }
-    let store = PgStore::from_pool(pool_in(&schema, max_conns).await);
+    let store = PgStore::from_pool(pool_in(&schema, max_conns, synchronous_commit).await);
     store.migrate().await.expect("migrate bench schema");
     store
 }
 
 async fn bench_search(rows: i64) {
-    let store = bench_store(4).await;
+    let store = bench_store(4, true).await;
     let pool = store.pool().clone();
     seed(&pool, rows).await;
 
@@ -440,11 +443,16 @@ fn cancel_request(step_up: &HmacStepUp, actor: &Actor, i: i64) -> ActionRequest 
     }
 }
 
-async fn bench_actions() {
-    const CLIENTS: usize = 16;
-    const SEQUENTIAL: i64 = 2_000;
-    const CONCURRENT: i64 = 16_000;
-    let store = bench_store(CLIENTS as u32).await;
+/// One action scenario: `clients` concurrent clients, each performing `per_client`
+/// cancels in sequence, on `tenants` tenants (client `c` uses tenant `c % tenants`).
+async fn action_scenario(
+    name: &str,
+    synchronous_commit: bool,
+    clients: usize,
+    tenants: usize,
+    per_client: i64,
+) -> (Figures, f64) {
+    let store = bench_store(clients as u32, synchronous_commit).await;
     let step_up = Arc::new(HmacStepUp::new(vec![7; 32]));
     let service = Arc::new(ActionService::new(
         Arc::new(store.clone()),
@@ -453,67 +461,54 @@ async fn bench_actions() {
         Arc::new(SystemClock),
     ));
     let run = SystemClock.now().unix_timestamp_nanos();
-    println!(
-        "\naction round-trip through mc-actions on PostgreSQL (cancel of a running execution)"
-    );
-
-    let setup = |name: &str, n: i64| {
-        let store = store.clone();
-        let tenant = TenantId::new(format!("bench-act-{name}-{run}")).expect("tenant");
-        async move {
-            prepare_executions(&store, &tenant, n).await;
-            store
-                .set(&tenant, Flag::ConsoleActionsEnabled, true)
-                .await
-                .expect("flag");
-            Actor::new(
-                ActorId::new("alice@company").expect("actor"),
-                tenant,
-                ["operator"],
-            )
-        }
-    };
-
-    // Concurrency 1.
-    let actor = setup("c1", SEQUENTIAL).await;
-    // Warm the connection's statement cache, as a long-running host would have.
-    for i in 1..=50 {
-        service
-            .perform(cancel_request(&step_up, &actor, i))
+    let mut actors = Vec::new();
+    for t in 0..tenants {
+        let tenant = TenantId::new(format!("bench-act-{run}-{t}")).expect("tenant");
+        prepare_executions(&store, &tenant, per_client * clients as i64 + 50).await;
+        store
+            .set(&tenant, Flag::ConsoleActionsEnabled, true)
             .await
-            .expect("warm-up action");
+            .expect("flag");
+        actors.push(Actor::new(
+            ActorId::new("alice@company").expect("actor"),
+            tenant,
+            ["operator"],
+        ));
     }
-    let mut samples = Vec::new();
-    for i in 51..=SEQUENTIAL {
-        let req = cancel_request(&step_up, &actor, i);
-        let t = Instant::now();
-        let out = service.perform(req).await.expect("action");
-        samples.push(t.elapsed());
-        assert_eq!(out.state, ExecutionState::Cancelled);
+    // Warm every connection's statement cache, as a long-running host would have
+    // (three real actions per client, on executions beyond the measured ones).
+    let base = per_client * clients as i64;
+    let warm: Vec<_> = (0..clients as i64)
+        .map(|c| {
+            let (service, step_up, actor) = (service.clone(), step_up.clone(), actors[0].clone());
+            tokio::spawn(async move {
+                for i in (base + c * 3 + 1)..=(base + c * 3 + 3) {
+                    service
+                        .perform(cancel_request(&step_up, &actor, i))
+                        .await
+                        .expect("warm-up action");
+                }
+            })
+        })
+        .collect();
+    for w in warm {
+        w.await.expect("warm-up");
     }
-    let c1 = Figures {
-        name: "concurrency 1 (latency per action)".into(),
-        samples,
-    };
-    println!("target: p95 <= 5 ms at concurrency 1");
-    c1.print(5.0);
-
-    // 16 concurrent clients, each on its own connection.
-    let actor = setup("c16", CONCURRENT).await;
-    let per_client = CONCURRENT / CLIENTS as i64;
     let started = Instant::now();
-    let tasks: Vec<_> = (0..CLIENTS as i64)
+    let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let service = service.clone();
             let step_up = step_up.clone();
-            let actor = actor.clone();
+            let actor = actors[c % tenants].clone();
+            let c = c as i64;
             tokio::spawn(async move {
                 let mut samples = Vec::with_capacity(per_client as usize);
                 for i in (c * per_client + 1)..=((c + 1) * per_client) {
                     let req = cancel_request(&step_up, &actor, i);
                     let t = Instant::now();
-                    service.perform(req).await.expect("action");
+                    let out = service.perform(req).await.expect("action");
                     samples.push(t.elapsed());
+                    assert_eq!(out.state, ExecutionState::Cancelled);
                 }
                 samples
             })
@@ -523,30 +518,69 @@ async fn bench_actions() {
     for t in tasks {
         samples.extend(t.await.expect("client task"));
     }
-    let elapsed = started.elapsed();
-    let throughput = samples.len() as f64 / elapsed.as_secs_f64();
-    let c16 = Figures {
-        name: format!("concurrency {CLIENTS} (latency per action)"),
-        samples,
-    };
-    c16.print(f64::INFINITY);
-    println!(
-        "  throughput with {CLIENTS} clients: {throughput:.0} actions/s ({} actions in {:.2} s)  target >= 1000/s: {}",
-        c16.samples.len(),
-        elapsed.as_secs_f64(),
-        if throughput >= 1000.0 {
-            "ok"
-        } else {
-            "UNDER TARGET"
-        }
+    let throughput = samples.len() as f64 / started.elapsed().as_secs_f64();
+    let mut audit = 0;
+    for a in &actors {
+        audit += store
+            .read(&a.tenant, 0, u32::MAX)
+            .await
+            .expect("read audit")
+            .len();
+    }
+    assert_eq!(
+        audit,
+        samples.len() + 3 * clients,
+        "one audit event per action"
     );
-    let audit = store
-        .read(&actor.tenant, 0, u32::MAX)
-        .await
-        .expect("read audit")
-        .len();
-    assert_eq!(audit as i64, CONCURRENT, "one audit event per action");
     store.pool().close().await;
+    (
+        Figures {
+            name: name.to_string(),
+            samples,
+        },
+        throughput,
+    )
+}
+
+async fn bench_actions() {
+    println!(
+        "\naction round-trip through mc-actions on PostgreSQL (cancel of a running execution: \
+         idempotency lookup, flag, read, policy, HMAC step-up, one-transaction commit)"
+    );
+    let scale: i64 = env_or("MC_BENCH_ACTIONS", "1000")
+        .parse()
+        .expect("MC_BENCH_ACTIONS is a number");
+    let durable = [true, false];
+    for sync in durable {
+        let mode = if sync {
+            "synchronous_commit=on (durable at ack)"
+        } else {
+            "synchronous_commit=off (host's choice)"
+        };
+        println!("{mode}:");
+        let (f, _) = action_scenario("concurrency 1, latency per action", sync, 1, 1, scale).await;
+        f.print(5.0);
+        for tenants in [1usize, 16] {
+            let (f, tput) = action_scenario(
+                &format!("16 clients, {tenants} tenant(s), latency"),
+                sync,
+                16,
+                tenants,
+                scale / 4,
+            )
+            .await;
+            f.print(f64::INFINITY);
+            println!(
+                "  {:<46} {tput:>8.0} actions/s  {}",
+                format!("16 clients, {tenants} tenant(s), throughput"),
+                if tput >= 1000.0 {
+                    "ok (>= 1000/s)"
+                } else {
+                    "under 1000/s"
+                }
+            );
+        }
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
