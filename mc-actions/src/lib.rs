@@ -15,6 +15,7 @@
 //! - `service` — [`ActionService`]: `perform`, `perform_many`, `allowed_actions`;
 //! - `policy` — [`ActionPolicy`], [`RolePolicy`], [`legal_in_state`];
 //! - `stepup` — [`HmacStepUp`], the test/demo step-up verifier;
+//! - `rego` (feature `rego`) — [`RegoActionPolicy`], the `mc-policy` access pack;
 //! - `request`, `error` — [`ActionRequest`], [`ActionOutcome`], [`ActionError`].
 
 #![forbid(unsafe_code)]
@@ -22,12 +23,16 @@
 
 mod error;
 mod policy;
+#[cfg(feature = "rego")]
+mod rego;
 mod request;
 mod service;
 mod stepup;
 
 pub use error::ActionError;
 pub use policy::{ActionPolicy, PolicyDecision, RolePolicy, legal_in_state};
+#[cfg(feature = "rego")]
+pub use rego::RegoActionPolicy;
 pub use request::{ActionOutcome, ActionRequest, MAX_REASON_CHARS, ReplayedExecution};
 pub use service::{ACTION_LATENCY_METRIC, ActionAvailability, ActionService, BulkItem, RateCap};
 pub use stepup::HmacStepUp;
