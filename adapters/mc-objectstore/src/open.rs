@@ -110,7 +110,10 @@ impl ObjectBlobStore {
                     parsed.host_str().unwrap_or(""),
                     path.strip_prefix('/').unwrap_or(&path)
                 );
-                let base = format!("memory://{}", prefix.trim_matches('/'));
+                let base = match prefix.trim_matches('/') {
+                    "" => "memory://mc".to_string(),
+                    p => format!("memory://{p}"),
+                };
                 Self::build(
                     Arc::new(InMemory::new()),
                     UrlSigning::Hmac(hmac_signer(options, &base)?),

@@ -61,6 +61,16 @@ async fn conformance_on_local_directory() {
         std::fs::read(root.join("tenants/acme/logs/exec_1/on-disk.log")).expect("file"),
         b"disk"
     );
+    // Last-modified is the file's time (an object's age for retention).
+    let head = store.head(&k).await.expect("head");
+    let listed = store.list("tenants/acme/").await.expect("list");
+    assert_eq!(listed, vec![head.clone()], "list and head agree");
+    let age = OffsetDateTime::now_utc() - head.last_modified;
+    assert!(
+        age >= -time::Duration::minutes(1) && age < time::Duration::minutes(10),
+        "last_modified {} is the write time",
+        head.last_modified
+    );
 }
 
 #[tokio::test]
@@ -188,6 +198,23 @@ async fn memory_urls_default_to_the_store_url() {
         signed.url
     );
     assert_eq!(store.verify_signed_url(&signed.url, now).expect("ok"), k);
+
+    let bare = ObjectBlobStore::from_url("memory://", &BlobStoreOptions::default()).expect("open");
+    let signed = bare
+        .signed_get_url(&k, Duration::from_secs(60), now)
+        .await
+        .expect("sign");
+    assert!(
+        signed.url.starts_with("memory://mc/tenants/acme/"),
+        "{}",
+        signed.url
+    );
+    assert_eq!(bare.verify_signed_url(&signed.url, now).expect("ok"), k);
+    // Each process-random secret is its own: another store cannot verify it.
+    assert_eq!(
+        store.verify_signed_url(&signed.url, now),
+        Err(SignedUrlError::Malformed("not under this signer's base"))
+    );
 }
 
 #[test]

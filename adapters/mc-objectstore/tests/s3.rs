@@ -284,6 +284,17 @@ async fn prefixes_scope_keys() {
     let listed = a.list("").await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].key, k, "prefix stripped on list");
+    assert_eq!(listed[0].size, 6);
+    let age = OffsetDateTime::now_utc() - listed[0].last_modified;
+    assert!(
+        age >= -time::Duration::minutes(1) && age < time::Duration::minutes(10),
+        "last_modified {} is the write time",
+        listed[0].last_modified
+    );
+    // HEAD's Last-Modified is an HTTP date (whole seconds); the listing may be finer.
+    let head = a.head(&k).await.expect("head");
+    assert_eq!((&head.key, head.size), (&listed[0].key, listed[0].size));
+    assert!((head.last_modified - listed[0].last_modified).abs() < time::Duration::seconds(1));
 
     let raw = raw_s3(&server.endpoint);
     let mut locations: Vec<String> = raw
