@@ -36,6 +36,7 @@ use crate::PgStore;
 use crate::audit::{append_in_tx, validate_event};
 use crate::codec::{EXECUTION_COLUMNS, check_text, execution_from_row, join, split, to_i64};
 use crate::error::{TxError, corrupt, map_sqlx, tx_err};
+use crate::unit::legal_sources;
 
 fn check_tenant(commit: &TenantId, other: &TenantId, what: &'static str) -> Result<(), StoreError> {
     if commit != other {
@@ -166,15 +167,6 @@ async fn fetch_idempotency(
                 .map_err(|e| corrupt("created_sub_ns", e))?,
         )?,
     }))
-}
-
-/// The states from which `to` is a legal transition, as SQL text values.
-fn legal_sources(to: ExecutionState) -> Vec<String> {
-    ExecutionState::ALL
-        .into_iter()
-        .filter(|s| s.can_transition_to(to))
-        .map(|s| s.as_str().to_string())
-        .collect()
 }
 
 async fn apply_transition(
@@ -313,6 +305,27 @@ async fn commit_once(conn: &mut PgConnection, c: &ActionCommit) -> Result<Commit
     })
 }
 
+impl PgStore {
+    /// The unit of work as a multi-statement transaction (re-run on lost races): the
+    /// path for units naming another tenant and the fallback of [`crate::unit`] when
+    /// the chain head keeps moving under it.
+    pub(crate) async fn commit_in_tx(
+        &self,
+        commit: &ActionCommit,
+    ) -> Result<CommitResult, StoreError> {
+        let mut last = String::new();
+        for _ in 0..crate::MAX_TX_ATTEMPTS {
+            let mut tx = self.begin().await?;
+            let r = commit_once(&mut tx, commit).await;
+            match crate::finish(tx, r).await {
+                crate::Attempt::Done(r) => return r,
+                crate::Attempt::Again(m) => last = m,
+            }
+        }
+        Err(crate::retries_exhausted(&last))
+    }
+}
+
 /// Bounds of a search, in the stored `(micros, sub_ns)` form.
 fn bound(t: time::OffsetDateTime) -> (time::OffsetDateTime, i16) {
     let s = split(t);
@@ -340,16 +353,19 @@ impl ExecutionStore for PgStore {
     #[tracing::instrument(name = "mc_postgres.commit", skip_all, fields(tenant = %commit.tenant))]
     async fn commit(&self, commit: ActionCommit) -> Result<CommitResult, StoreError> {
         validate_storable(&commit)?;
-        let mut last = String::new();
-        for _ in 0..crate::MAX_TX_ATTEMPTS {
-            let mut tx = self.begin().await?;
-            let r = commit_once(&mut tx, &commit).await;
-            match crate::finish(tx, r).await {
-                crate::Attempt::Done(r) => return r,
-                crate::Attempt::Again(m) => last = m,
-            }
+        // A unit naming another tenant is refused, but only at the point the
+        // multi-statement path reaches (after the idempotency claim, the transition…):
+        // that path keeps the exact precedence of errors for such malformed input.
+        let one_tenant = commit.audit.iter().all(|ev| ev.tenant() == &commit.tenant)
+            && commit
+                .create
+                .as_ref()
+                .is_none_or(|e| e.tenant == commit.tenant);
+        if one_tenant {
+            crate::unit::commit(self, &commit).await
+        } else {
+            self.commit_in_tx(&commit).await
         }
-        Err(crate::retries_exhausted(&last))
     }
 
     #[tracing::instrument(name = "mc_postgres.idempotency", skip(self), fields(tenant = %tenant))]

@@ -59,6 +59,7 @@ mod codec;
 mod error;
 mod execution;
 mod flags;
+mod unit;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -89,6 +90,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Per-tenant chain-head hints for the one-round-trip commit (ADR 0304).
+    heads: std::sync::Arc<crate::unit::Heads>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -128,13 +131,16 @@ impl PgStore {
             .max_connections(max_conns)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
-        Ok(PgStore { pool })
+        Ok(PgStore::from_pool(pool))
     }
 
     /// Wraps a pool the host configured itself (TLS, `after_connect` hooks such as a
     /// `search_path` for a dedicated schema, timeouts).
     pub fn from_pool(pool: PgPool) -> Self {
-        PgStore { pool }
+        PgStore {
+            pool,
+            heads: std::sync::Arc::default(),
+        }
     }
 
     /// Applies the embedded migrations that have not run yet. Safe to call on every
