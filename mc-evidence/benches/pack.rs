@@ -20,7 +20,10 @@ use mc_evidence::manifest::{ArtifactEntry, EvidenceManifest};
 use mc_evidence::*;
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A deterministic pool of realistic log lines with PII sprinkled in.
@@ -32,8 +35,15 @@ fn line_pool() -> Vec<Vec<u8>> {
         x ^= x << 17;
         x
     };
-    let users = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
-    let cards = ["4111 1111 1111 1111", "5500-0000-0000-0004", "4012888888881881", "378282246310005"];
+    let users = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+    ];
+    let cards = [
+        "4111 1111 1111 1111",
+        "5500-0000-0000-0004",
+        "4012888888881881",
+        "378282246310005",
+    ];
     (0..20_000)
         .map(|i| {
             let r = next();
@@ -52,7 +62,12 @@ fn line_pool() -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn write_file(path: &std::path::Path, bytes: usize, pool: &[Vec<u8>], seed: usize) -> std::io::Result<()> {
+fn write_file(
+    path: &std::path::Path,
+    bytes: usize,
+    pool: &[Vec<u8>],
+    seed: usize,
+) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut n = 0;
     let mut i = seed * 7919;
@@ -70,9 +85,11 @@ fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -103,8 +120,13 @@ fn manifest_10k() -> (Duration, Duration, usize) {
     let key = EvidenceKey::from_seed([3; 32]);
     let inputs: Vec<(BlobKey, Digest, u64)> = (0..10_000)
         .map(|i| {
-            let k = BlobKey::for_execution(&tenant, "logs", &exec, &format!("part-{i:05}.log")).unwrap();
-            (k, Digest::of(format!("{i}").as_bytes()), 1_000_000 + i as u64)
+            let k = BlobKey::for_execution(&tenant, "logs", &exec, &format!("part-{i:05}.log"))
+                .unwrap();
+            (
+                k,
+                Digest::of(format!("{i}").as_bytes()),
+                1_000_000 + i as u64,
+            )
         })
         .collect();
     let t = Instant::now();
@@ -134,21 +156,37 @@ fn manifest_10k() -> (Duration, Duration, usize) {
 }
 
 async fn manifest_10k_service() -> Duration {
-    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2025-12-10 18:00 UTC)));
+    let clock = Arc::new(ManualClock::new(
+        time::macros::datetime!(2025-12-10 18:00 UTC),
+    ));
     let store = Arc::new(MemoryStore::new());
     let flags = Arc::new(MemoryFlagStore::new());
     let blobs = Arc::new(MemoryBlobStore::new(clock.clone()));
     let tenant = TenantId::new("acme").unwrap();
     let exec = ExecutionId::new("exec_bench").unwrap();
     let mut unit = ActionCommit::new(tenant.clone(), clock.now());
-    unit.create = Some(Execution::new(tenant.clone(), exec.clone(), Digest::of(b"m"), Digest::of(b"i"), clock.now()));
+    unit.create = Some(Execution::new(
+        tenant.clone(),
+        exec.clone(),
+        Digest::of(b"m"),
+        Digest::of(b"i"),
+        clock.now(),
+    ));
     store.commit(unit).await.unwrap();
     for i in 0..10_000 {
-        let k = BlobKey::for_execution(&tenant, "logs", &exec, &format!("part-{i:05}.log")).unwrap();
-        blobs.put(&k, format!("line {i}\n").into(), PutMode::Create).await.unwrap();
+        let k =
+            BlobKey::for_execution(&tenant, "logs", &exec, &format!("part-{i:05}.log")).unwrap();
+        blobs
+            .put(&k, format!("line {i}\n").into(), PutMode::Create)
+            .await
+            .unwrap();
     }
-    flags.set(&tenant, Flag::EvidenceV2Enabled, true).await.unwrap();
-    let svc = manifest::EvidenceService::new(store, flags, blobs, clock).with_signing_key(EvidenceKey::from_seed([3; 32]));
+    flags
+        .set(&tenant, Flag::EvidenceV2Enabled, true)
+        .await
+        .unwrap();
+    let svc = manifest::EvidenceService::new(store, flags, blobs, clock)
+        .with_signing_key(EvidenceKey::from_seed([3; 32]));
     let t = Instant::now();
     let m = svc.manifest(&tenant, &exec).await.unwrap();
     let el = t.elapsed();
@@ -159,8 +197,13 @@ async fn manifest_10k_service() -> Duration {
 fn main() {
     let files = env_or("MC_BENCH_FILES", 1000);
     let big_mb = env_or("MC_BENCH_BIG_MB", 200);
-    let parent = std::env::var("MC_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
-    let tmp = tempfile::Builder::new().prefix("mc-evidence-bench-").tempdir_in(parent).expect("temp dir");
+    let parent = std::env::var("MC_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir());
+    let tmp = tempfile::Builder::new()
+        .prefix("mc-evidence-bench-")
+        .tempdir_in(parent)
+        .expect("temp dir");
     let data = tmp.path().join("logs");
     std::fs::create_dir_all(&data).unwrap();
 
@@ -170,32 +213,64 @@ fn main() {
         std::fs::create_dir_all(data.join(format!("svc-{d:02}"))).unwrap();
     }
     for i in 0..files {
-        write_file(&data.join(format!("svc-{:02}/run-{i:04}.log", i % 10)), 1 << 20, &pool, i).unwrap();
+        write_file(
+            &data.join(format!("svc-{:02}/run-{i:04}.log", i % 10)),
+            1 << 20,
+            &pool,
+            i,
+        )
+        .unwrap();
     }
     write_file(&data.join("big.log"), big_mb << 20, &pool, 99_999).unwrap();
     drop(pool);
     let total_mb = (files + big_mb) as f64;
-    println!("generated {files} x 1 MiB + 1 x {big_mb} MiB = {total_mb:.0} MiB in {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "generated {files} x 1 MiB + 1 x {big_mb} MiB = {total_mb:.0} MiB in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
 
     // Warm the page cache once so both contenders read from memory.
     let warm = tar_zstd(&data);
     let baseline = tar_zstd(&data);
-    println!("tar | zstd -1 -T2: {:.2}s (warm-up run {:.2}s)", baseline.as_secs_f64(), warm.as_secs_f64());
+    println!(
+        "tar | zstd -1 -T2: {:.2}s (warm-up run {:.2}s)",
+        baseline.as_secs_f64(),
+        warm.as_secs_f64()
+    );
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let store = Arc::new(DirBlobStore::new(&data, UrlSigner::new(vec![2; 32], "file://bench")));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = Arc::new(DirBlobStore::new(
+        &data,
+        UrlSigner::new(vec![2; 32], "file://bench"),
+    ));
     let key = EvidenceKey::from_seed([7; 32]);
     let out_path = tmp.path().join("pack.tar.zst");
     for verify in [false, true] {
         reset_peak_rss();
         let (report, elapsed) = rt.block_on(async {
             let artifacts = PackArtifact::list(store.as_ref(), "").await.unwrap();
-            let mut opts = PackOptions::new(TenantId::new("bench").unwrap(), ExecutionId::new("exec_bench").unwrap());
+            let mut opts = PackOptions::new(
+                TenantId::new("bench").unwrap(),
+                ExecutionId::new("exec_bench").unwrap(),
+            );
             opts.verify_redaction = verify;
-            let b = PackBuilder::new(store.clone(), Arc::new(Redactor::builtin()), key.clone(), Arc::new(SystemClock), opts);
+            let b = PackBuilder::new(
+                store.clone(),
+                Arc::new(Redactor::builtin()),
+                key.clone(),
+                Arc::new(SystemClock),
+                opts,
+            );
             let file = std::fs::File::create(&out_path).unwrap();
             let t = Instant::now();
-            let (report, w) = b.build(artifacts, std::io::BufWriter::with_capacity(1 << 20, file)).await.unwrap();
+            let (report, w) = b
+                .build(artifacts, std::io::BufWriter::with_capacity(1 << 20, file))
+                .await
+                .unwrap();
             drop(w);
             (report, t.elapsed())
         });
@@ -221,6 +296,9 @@ fn main() {
         verified.as_secs_f64() * 1e3
     );
     let svc = rt.block_on(manifest_10k_service());
-    println!("EvidenceService::manifest, 10,000 blobs in MemoryBlobStore (hashing every blob): {:.1} ms", svc.as_secs_f64() * 1e3);
+    println!(
+        "EvidenceService::manifest, 10,000 blobs in MemoryBlobStore (hashing every blob): {:.1} ms",
+        svc.as_secs_f64() * 1e3
+    );
     drop(tmp);
 }

@@ -108,9 +108,9 @@ impl AccessLogger {
         who: &ActorId,
         client: Option<&str>,
     ) -> Result<AccessGrant, EvidenceError> {
-        let verdict = self
-            .signer
-            .verify("GET", path.trim_start_matches('/'), query, self.clock.now());
+        let verdict =
+            self.signer
+                .verify("GET", path.trim_start_matches('/'), query, self.clock.now());
         self.grant(verdict, who, client).await
     }
 
@@ -150,7 +150,11 @@ impl AccessLogger {
             }),
             ts: self.clock.now(),
         };
-        let event = self.audit.append(event).await.map_err(EvidenceError::Store)?;
+        let event = self
+            .audit
+            .append(event)
+            .await
+            .map_err(EvidenceError::Store)?;
         tracing::info!(key = %key, actor = %who, "evidence access logged");
         Ok(AccessGrant { key, event })
     }
@@ -174,13 +178,26 @@ mod tests {
         let key = BlobKey::new("tenants/acme/logs/exec_9/run.log").unwrap();
         let url = signer.sign("GET", &key, clock.now() + time::Duration::minutes(5));
 
-        let g = logger.authorize_url(&url, &who, Some("10.0.0.1")).await.unwrap();
-        assert_eq!(g.event.subject.execution_id.as_ref().unwrap().as_str(), "exec_9");
+        let g = logger
+            .authorize_url(&url, &who, Some("10.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            g.event.subject.execution_id.as_ref().unwrap().as_str(),
+            "exec_9"
+        );
         assert_eq!(g.event.actor.sub, who);
         assert_eq!(g.event.data["client"], "10.0.0.1");
         assert_eq!(g.event.ts, clock.now());
-        let (path, query) = url.strip_prefix("memory://mc/").unwrap().split_once('?').unwrap();
-        logger.authorize_request(path, query, &who, None).await.unwrap();
+        let (path, query) = url
+            .strip_prefix("memory://mc/")
+            .unwrap()
+            .split_once('?')
+            .unwrap();
+        logger
+            .authorize_request(path, query, &who, None)
+            .await
+            .unwrap();
         assert_eq!(audit.verify(&tenant).await.unwrap(), 2);
 
         let tampered = url.replace("run.log", "other.log");

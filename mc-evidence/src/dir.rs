@@ -76,7 +76,9 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<BlobMeta>) -> std::
         if ft.is_dir() {
             walk(root, &path, prefix, out)?;
         } else if ft.is_file() {
-            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
             let rel: Vec<String> = rel
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -87,7 +89,9 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<BlobMeta>) -> std::
             }
             match BlobKey::new(key) {
                 Ok(k) => out.push(DirBlobStore::meta(k, &entry.metadata()?)),
-                Err(e) => tracing::warn!(error = %e, "skipping a file whose name is not a blob key"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping a file whose name is not a blob key")
+                }
             }
         }
     }
@@ -110,17 +114,17 @@ impl BlobStore for DirBlobStore {
         let path = self.path(key);
         let k = key.as_str();
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(|e| io_err(k, e))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_err(k, e))?;
         }
         // Write to a hidden temporary name, then link/rename: nothing is visible under
         // the key unless the whole stream succeeded.
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp-{}",
-            key.name(),
-            std::process::id()
-        ));
+        let tmp = path.with_file_name(format!(".{}.tmp-{}", key.name(), std::process::id()));
         let result = async {
-            let mut f = tokio::fs::File::create(&tmp).await.map_err(|e| io_err(k, e))?;
+            let mut f = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| io_err(k, e))?;
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
                 tokio::io::AsyncWriteExt::write_all(&mut f, &chunk)
@@ -136,7 +140,9 @@ impl BlobStore for DirBlobStore {
                         io_err(k, e)
                     }
                 }),
-                PutMode::Overwrite => tokio::fs::rename(&tmp, &path).await.map_err(|e| io_err(k, e)),
+                PutMode::Overwrite => tokio::fs::rename(&tmp, &path)
+                    .await
+                    .map_err(|e| io_err(k, e)),
             }
         }
         .await;
@@ -154,7 +160,9 @@ impl BlobStore for DirBlobStore {
 
     async fn get_stream(&self, key: &BlobKey) -> Result<ByteStream, BlobError> {
         let k = key.to_string();
-        let file = tokio::fs::File::open(self.path(key)).await.map_err(|e| io_err(&k, e))?;
+        let file = tokio::fs::File::open(self.path(key))
+            .await
+            .map_err(|e| io_err(&k, e))?;
         Ok(Box::pin(futures::stream::unfold(
             Some((file, k)),
             |state| async move {
@@ -182,7 +190,9 @@ impl BlobStore for DirBlobStore {
             .await
             .map_err(|e| io_err(key.as_str(), e))?;
         if !md.is_file() {
-            return Err(BlobError::NotFound { key: key.to_string() });
+            return Err(BlobError::NotFound {
+                key: key.to_string(),
+            });
         }
         Ok(Self::meta(key.clone(), &md))
     }

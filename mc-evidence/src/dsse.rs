@@ -220,12 +220,12 @@ impl Envelope {
     /// [`EvidenceError::BadSignature`] when no signature verifies with `key` (a wrong
     /// key or a tampered payload).
     pub fn verify(&self, key: &VerifyingKey) -> Result<Vec<u8>, EvidenceError> {
-        let payload = B64
-            .decode(self.payload.as_bytes())
-            .map_err(|e| EvidenceError::InvalidEnvelope {
-                field: "payload",
-                reason: format!("not base64: {e}"),
-            })?;
+        let payload =
+            B64.decode(self.payload.as_bytes())
+                .map_err(|e| EvidenceError::InvalidEnvelope {
+                    field: "payload",
+                    reason: format!("not base64: {e}"),
+                })?;
         if self.signatures.is_empty() {
             return Err(EvidenceError::InvalidEnvelope {
                 field: "signatures",
@@ -250,9 +250,7 @@ impl Envelope {
                 return Ok(payload);
             }
         }
-        Err(EvidenceError::BadSignature {
-            keyid: key_id(key),
-        })
+        Err(EvidenceError::BadSignature { keyid: key_id(key) })
     }
 }
 

@@ -226,11 +226,12 @@ pub async fn digest_blob(
         n += chunk.len() as u64;
         h.update(&chunk);
     }
-    let d = Digest::parse_hex("sha256", &hex::encode(h.finalize()))
-        .map_err(|e| EvidenceError::InvalidInput {
+    let d = Digest::parse_hex("sha256", &hex::encode(h.finalize())).map_err(|e| {
+        EvidenceError::InvalidInput {
             field: "sha256",
             reason: e.to_string(),
-        })?;
+        }
+    })?;
     Ok((d, n))
 }
 
@@ -340,7 +341,11 @@ impl EvidenceService {
         tenant: &TenantId,
         execution: &ExecutionId,
     ) -> Result<SignedManifest, EvidenceError> {
-        if !self.flags.is_enabled(tenant, Flag::EvidenceV2Enabled).await? {
+        if !self
+            .flags
+            .is_enabled(tenant, Flag::EvidenceV2Enabled)
+            .await?
+        {
             return Err(EvidenceError::FlagDisabled {
                 tenant: tenant.to_string(),
             });
@@ -390,7 +395,10 @@ impl EvidenceService {
 mod tests {
     use super::*;
     use crate::statement::{verify_envelope, verify_subjects};
-    use mc_core::{ActionCommit, Execution, ManualClock, MemoryBlobStore, MemoryFlagStore, MemoryStore, PutMode};
+    use mc_core::{
+        ActionCommit, Execution, ManualClock, MemoryBlobStore, MemoryFlagStore, MemoryStore,
+        PutMode,
+    };
     use time::macros::datetime;
 
     struct Fixture {
@@ -424,16 +432,29 @@ mod tests {
             ("attestations", "build.intoto.jsonl", "{\"a\":1}"),
         ] {
             let k = BlobKey::for_execution(&tenant, kind, &id, name).unwrap();
-            blobs.put(&k, body.to_string().into(), PutMode::Create).await.unwrap();
+            blobs
+                .put(&k, body.to_string().into(), PutMode::Create)
+                .await
+                .unwrap();
         }
         // Another execution's and another tenant's blobs must not appear.
         let other = ExecutionId::new("exec_2").unwrap();
         let k = BlobKey::for_execution(&tenant, "logs", &other, "x.log").unwrap();
         blobs.put(&k, "x".into(), PutMode::Create).await.unwrap();
-        flags.set(&tenant, Flag::EvidenceV2Enabled, true).await.unwrap();
+        flags
+            .set(&tenant, Flag::EvidenceV2Enabled, true)
+            .await
+            .unwrap();
         let svc = EvidenceService::new(store, flags.clone(), blobs.clone(), clock.clone())
             .with_signing_key(EvidenceKey::from_seed([9; 32]));
-        Fixture { svc, flags, blobs, clock, tenant, id }
+        Fixture {
+            svc,
+            flags,
+            blobs,
+            clock,
+            tenant,
+            id,
+        }
     }
 
     #[tokio::test]
@@ -444,7 +465,11 @@ mod tests {
         assert_eq!(m.artifacts.len(), 3);
         assert_eq!(m.generated_at, f.clock.now());
         assert_eq!(m.flags["evidence_v2_enabled"], true);
-        let log = m.artifacts.iter().find(|a| a.name.ends_with("run.log")).unwrap();
+        let log = m
+            .artifacts
+            .iter()
+            .find(|a| a.name.ends_with("run.log"))
+            .unwrap();
         assert_eq!(log.kind.as_deref(), Some("logs"));
         assert_eq!(log.media_type, "text/plain");
         assert_eq!(log.size, 9);
@@ -463,7 +488,10 @@ mod tests {
         assert_eq!(verify_subjects(&st, f.blobs.as_ref()).await.unwrap(), 3);
         // Change a blob: verification names it.
         let k = BlobKey::new(log.name.clone()).unwrap();
-        f.blobs.put(&k, "tampered\n".into(), PutMode::Overwrite).await.unwrap();
+        f.blobs
+            .put(&k, "tampered\n".into(), PutMode::Overwrite)
+            .await
+            .unwrap();
         match verify_subjects(&st, f.blobs.as_ref()).await.unwrap_err() {
             EvidenceError::DigestMismatch { artifact, .. } => assert_eq!(artifact, log.name),
             e => panic!("{e}"),
@@ -474,7 +502,10 @@ mod tests {
             Err(EvidenceError::ArtifactMissing { .. })
         ));
         let wrong = EvidenceKey::from_seed([1; 32]).verifying_key();
-        assert!(matches!(verify_envelope(&env, &wrong), Err(EvidenceError::BadSignature { .. })));
+        assert!(matches!(
+            verify_envelope(&env, &wrong),
+            Err(EvidenceError::BadSignature { .. })
+        ));
         let mut odd = env.clone();
         odd.payload_type = "text/plain".into();
         assert!(matches!(
@@ -487,17 +518,28 @@ mod tests {
     async fn flag_off_and_foreign_tenant_are_refused() {
         let f = fixture().await;
         let other = TenantId::new("globex").unwrap();
-        f.flags.set(&other, Flag::EvidenceV2Enabled, true).await.unwrap();
+        f.flags
+            .set(&other, Flag::EvidenceV2Enabled, true)
+            .await
+            .unwrap();
         assert!(matches!(
             f.svc.manifest(&other, &f.id).await,
             Err(EvidenceError::ExecutionNotFound { .. })
         ));
-        f.flags.set(&f.tenant, Flag::EvidenceV2Enabled, false).await.unwrap();
+        f.flags
+            .set(&f.tenant, Flag::EvidenceV2Enabled, false)
+            .await
+            .unwrap();
         assert!(matches!(
             f.svc.manifest(&f.tenant, &f.id).await,
             Err(EvidenceError::FlagDisabled { .. })
         ));
-        assert!(f.svc.clone().with_url_ttl(Duration::from_secs(601)).is_err());
+        assert!(
+            f.svc
+                .clone()
+                .with_url_ttl(Duration::from_secs(601))
+                .is_err()
+        );
     }
 
     #[test]

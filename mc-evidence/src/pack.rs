@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use mc_core::{BlobError, BlobKey, BlobStore, ByteStream, Clock, Digest, ExecutionId, PutMode, TenantId};
+use mc_core::{
+    BlobError, BlobKey, BlobStore, ByteStream, Clock, Digest, ExecutionId, PutMode, TenantId,
+};
 use sha2::Digest as _;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument;
@@ -212,8 +214,7 @@ impl std::fmt::Debug for PackBuilder {
 
 fn digest_of(h: sha2::Sha256) -> Digest {
     // 32 bytes of hex are always a valid digest.
-    Digest::parse_hex("sha256", &hex::encode(h.finalize()))
-        .unwrap_or_else(|_| Digest::of(b""))
+    Digest::parse_hex("sha256", &hex::encode(h.finalize())).unwrap_or_else(|_| Digest::of(b""))
 }
 
 impl PackBuilder {
@@ -332,7 +333,13 @@ impl PackBuilder {
         let elapsed = started.elapsed();
         metrics::histogram!("mc_evidence_pack_ms").record(elapsed.as_secs_f64() * 1000.0);
         let bytes_in = manifest.artifacts.iter().map(|a| a.size).sum();
-        tracing::info!(artifacts = manifest.artifacts.len(), bytes_in, bytes_out, ms = elapsed.as_millis() as u64, "evidence pack built");
+        tracing::info!(
+            artifacts = manifest.artifacts.len(),
+            bytes_in,
+            bytes_out,
+            ms = elapsed.as_millis() as u64,
+            "evidence pack built"
+        );
         Ok((
             PackReport {
                 manifest,
@@ -376,7 +383,9 @@ impl PackBuilder {
                 }
                 Err(e) => {
                     // Poison the upload so the store discards it.
-                    let _ = tx.send(Err(BlobError::Backend(format!("pack failed: {e}")))).await;
+                    let _ = tx
+                        .send(Err(BlobError::Backend(format!("pack failed: {e}"))))
+                        .await;
                     drop(tx);
                     Err(e)
                 }
@@ -624,7 +633,8 @@ fn write_pack<W: Write>(
     }
     let mut tar = tar::Builder::new(enc);
     let mtime = u64::try_from(generated_at.unix_timestamp()).unwrap_or(0);
-    let mut manifest = EvidenceManifest::new(opts.tenant.clone(), opts.execution_id.clone(), generated_at);
+    let mut manifest =
+        EvidenceManifest::new(opts.tenant.clone(), opts.execution_id.clone(), generated_at);
     let mut totals = RedactionCounts::default();
     let mut state = PackProgress {
         artifacts_done: 0,
@@ -654,7 +664,8 @@ fn write_pack<W: Write>(
             progress: &mut on_bytes,
         };
         let mut header = tar_header(job.artifact.size, mtime);
-        let appended = tar.append_data(&mut header, format!("{ARTIFACT_PREFIX}{name}"), &mut reader);
+        let appended =
+            tar.append_data(&mut header, format!("{ARTIFACT_PREFIX}{name}"), &mut reader);
         if let Some(e) = reader.failed.take() {
             return Err(e);
         }
@@ -687,8 +698,16 @@ fn write_pack<W: Write>(
     let envelope = manifest.sign(key);
     let mjson = manifest.to_json_pretty().into_bytes();
     let ejson = envelope.to_json_pretty().into_bytes();
-    tar.append_data(&mut tar_header(mjson.len() as u64, mtime), MANIFEST_PATH, &mjson[..])?;
-    tar.append_data(&mut tar_header(ejson.len() as u64, mtime), ENVELOPE_PATH, &ejson[..])?;
+    tar.append_data(
+        &mut tar_header(mjson.len() as u64, mtime),
+        MANIFEST_PATH,
+        &mjson[..],
+    )?;
+    tar.append_data(
+        &mut tar_header(ejson.len() as u64, mtime),
+        ENVELOPE_PATH,
+        &ejson[..],
+    )?;
     let enc = tar.into_inner()?;
     let mut counting = enc.finish()?;
     counting.flush()?;

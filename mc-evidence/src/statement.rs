@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use mc_core::BlobStore;
 use mc_core::BlobKey;
+use mc_core::BlobStore;
 use serde::{Deserialize, Serialize};
 
 use crate::dsse::{Envelope, EvidenceKey};

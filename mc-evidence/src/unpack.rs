@@ -84,7 +84,10 @@ impl<R: Read> Read for Hashing<'_, R> {
 
 fn read_err(entry: &str, e: io::Error) -> EvidenceError {
     let text = e.to_string();
-    if e.kind() == io::ErrorKind::UnexpectedEof || text.contains("incomplete") || text.contains("ended") {
+    if e.kind() == io::ErrorKind::UnexpectedEof
+        || text.contains("incomplete")
+        || text.contains("ended")
+    {
         EvidenceError::TruncatedPack {
             reason: format!("{entry}: {text}"),
         }
@@ -137,9 +140,13 @@ pub fn read_pack<R: Read>(
                 });
             }
             let mut buf = Vec::with_capacity(size as usize);
-            entry.read_to_end(&mut buf).map_err(|e| read_err(&path, e))?;
+            entry
+                .read_to_end(&mut buf)
+                .map_err(|e| read_err(&path, e))?;
             if (buf.len() as u64) < size {
-                return Err(EvidenceError::TruncatedPack { reason: format!("{path} is cut short") });
+                return Err(EvidenceError::TruncatedPack {
+                    reason: format!("{path} is cut short"),
+                });
             }
             if path == MANIFEST_PATH {
                 manifest_bytes = Some(buf);
@@ -161,7 +168,8 @@ pub fn read_pack<R: Read>(
             scan: scan.map(|r| (r.stream(), Vec::new())),
             _p: std::marker::PhantomData,
         };
-        sink.artifact(&path, size, &mut h).map_err(|e| read_err(&path, e))?;
+        sink.artifact(&path, size, &mut h)
+            .map_err(|e| read_err(&path, e))?;
         io::copy(&mut h, &mut io::sink()).map_err(|e| read_err(&path, e))?;
         if h.n != size {
             return Err(EvidenceError::TruncatedPack {

@@ -36,15 +36,29 @@ async fn fixture(n: usize) -> Fixture {
 }
 
 fn builder(f: &Fixture, source: Arc<dyn BlobStore>) -> PackBuilder {
-    let mut opts = PackOptions::new(TenantId::new("acme").unwrap(), ExecutionId::new("exec_1").unwrap());
+    let mut opts = PackOptions::new(
+        TenantId::new("acme").unwrap(),
+        ExecutionId::new("exec_1").unwrap(),
+    );
     opts.concurrency = 3;
     opts.queue = 2;
-    PackBuilder::new(source, Arc::new(Redactor::builtin()), f.key.clone(), f.clock.clone(), opts)
+    PackBuilder::new(
+        source,
+        Arc::new(Redactor::builtin()),
+        f.key.clone(),
+        f.clock.clone(),
+        opts,
+    )
 }
 
 struct Collect(Vec<(String, Vec<u8>)>);
 impl PackSink for Collect {
-    fn artifact(&mut self, path: &str, _: u64, data: &mut dyn std::io::Read) -> std::io::Result<()> {
+    fn artifact(
+        &mut self,
+        path: &str,
+        _: u64,
+        data: &mut dyn std::io::Read,
+    ) -> std::io::Result<()> {
         let mut v = Vec::new();
         data.read_to_end(&mut v)?;
         self.0.push((path.to_string(), v));
@@ -58,11 +72,17 @@ async fn pack_round_trip_redacts_everything_and_verifies() {
     let artifacts = PackArtifact::list(f.blobs.as_ref(), "src/").await.unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
-    let b = builder(&f, f.blobs.clone()).with_progress(Arc::new(move |p| s2.lock().unwrap().push(p.clone())));
+    let b = builder(&f, f.blobs.clone())
+        .with_progress(Arc::new(move |p| s2.lock().unwrap().push(p.clone())));
     let (report, pack) = b.build(artifacts.clone(), Vec::new()).await.unwrap();
     let lines: u64 = artifacts.iter().map(|a| a.size).sum::<u64>() / LOG.len() as u64 * 2;
     for rule in ["email", "ipv4", "card", "bearer_token", "ipv6", "phone"] {
-        assert_eq!(report.redactions.get(rule), lines / 2, "{rule}: {:?}", report.redactions);
+        assert_eq!(
+            report.redactions.get(rule),
+            lines / 2,
+            "{rule}: {:?}",
+            report.redactions
+        );
     }
     assert_eq!(report.manifest.artifacts.len(), 6);
     assert_eq!(report.bytes_out, pack.len() as u64);
@@ -70,7 +90,11 @@ async fn pack_round_trip_redacts_everything_and_verifies() {
     let last = progress.last().unwrap();
     assert_eq!(last.artifacts_done, 6);
     assert_eq!(last.bytes_done, report.bytes_in);
-    assert!(progress.windows(2).all(|w| w[0].bytes_done <= w[1].bytes_done));
+    assert!(
+        progress
+            .windows(2)
+            .all(|w| w[0].bytes_done <= w[1].bytes_done)
+    );
 
     let scan = Arc::new(Redactor::builtin());
     let mut sink = Collect(Vec::new());
@@ -82,9 +106,18 @@ async fn pack_round_trip_redacts_everything_and_verifies() {
         assert_eq!(path, &format!("artifacts/{}", a.name));
         assert_eq!(body.len() as u64, a.size, "redaction keeps sizes");
         let text = String::from_utf8_lossy(body);
-        assert!(!text.contains("alice@example.com") && !text.contains("4111") && !text.contains("10.1.2.3"));
+        assert!(
+            !text.contains("alice@example.com")
+                && !text.contains("4111")
+                && !text.contains("10.1.2.3")
+        );
         assert!(text.contains("[email"));
-        let entry = v.manifest().artifacts.iter().find(|e| &e.name == path).unwrap();
+        let entry = v
+            .manifest()
+            .artifacts
+            .iter()
+            .find(|e| &e.name == path)
+            .unwrap();
         assert_eq!(entry.redacted.as_ref().unwrap().sha256, Digest::of(body));
         let orig = f.blobs.get(&a.key).await.unwrap();
         assert_eq!(entry.sha256, Digest::of(&orig));
@@ -100,7 +133,10 @@ async fn publish_puts_the_pack_or_nothing() {
     let dest = MemoryBlobStore::new(f.clock.clone());
     let dkey = BlobKey::new("tenants/acme/evidence/exec_1/pack.tar.zst").unwrap();
     let mut artifacts = PackArtifact::list(f.blobs.as_ref(), "src/").await.unwrap();
-    let report = builder(&f, f.blobs.clone()).publish(artifacts.clone(), &dest, &dkey).await.unwrap();
+    let report = builder(&f, f.blobs.clone())
+        .publish(artifacts.clone(), &dest, &dkey)
+        .await
+        .unwrap();
     let pack = dest.get(&dkey).await.unwrap();
     assert_eq!(report.bytes_out, pack.len() as u64);
     read_pack(&pack[..], &f.key.verifying_key(), None, &mut DiscardSink).unwrap();
@@ -112,11 +148,17 @@ async fn publish_puts_the_pack_or_nothing() {
         size: 10,
     });
     let other = BlobKey::new("tenants/acme/evidence/exec_1/pack2.tar.zst").unwrap();
-    match builder(&f, f.blobs.clone()).publish(artifacts, &dest, &other).await {
+    match builder(&f, f.blobs.clone())
+        .publish(artifacts, &dest, &other)
+        .await
+    {
         Err(EvidenceError::ArtifactMissing { artifact }) => assert_eq!(artifact, "logs/gone.log"),
         r => panic!("{r:?}"),
     }
-    assert!(matches!(dest.head(&other).await, Err(BlobError::NotFound { .. })));
+    assert!(matches!(
+        dest.head(&other).await,
+        Err(BlobError::NotFound { .. })
+    ));
 }
 
 /// A store whose reads of one key fail half-way.
@@ -130,7 +172,12 @@ impl BlobStore for Flaky {
     async fn put(&self, k: &BlobKey, b: Bytes, m: PutMode) -> Result<BlobMeta, BlobError> {
         self.inner.put(k, b, m).await
     }
-    async fn put_stream(&self, k: &BlobKey, s: ByteStream, m: PutMode) -> Result<BlobMeta, BlobError> {
+    async fn put_stream(
+        &self,
+        k: &BlobKey,
+        s: ByteStream,
+        m: PutMode,
+    ) -> Result<BlobMeta, BlobError> {
         self.inner.put_stream(k, s, m).await
     }
     async fn get(&self, k: &BlobKey) -> Result<Bytes, BlobError> {
@@ -173,7 +220,10 @@ async fn failed_fetch_size_change_and_cancel_are_named() {
         inner: f.blobs.clone(),
         bad: "src/logs/run-03.log".into(),
     });
-    match builder(&f, flaky).build(artifacts.clone(), Vec::new()).await {
+    match builder(&f, flaky)
+        .build(artifacts.clone(), Vec::new())
+        .await
+    {
         Err(EvidenceError::Fetch { artifact, source }) => {
             assert_eq!(artifact, "logs/run-03.log");
             assert!(matches!(source, BlobError::Unavailable(_)));
@@ -184,13 +234,18 @@ async fn failed_fetch_size_change_and_cancel_are_named() {
     let mut wrong = artifacts.clone();
     wrong[1].size += 1;
     match builder(&f, f.blobs.clone()).build(wrong, Vec::new()).await {
-        Err(EvidenceError::SizeMismatch { artifact, .. }) => assert_eq!(artifact, artifacts[1].name),
+        Err(EvidenceError::SizeMismatch { artifact, .. }) => {
+            assert_eq!(artifact, artifacts[1].name)
+        }
         r => panic!("{:?}", r.map(|_| ())),
     }
 
     let cancel = CancelToken::new();
     cancel.cancel();
-    let r = builder(&f, f.blobs.clone()).with_cancel(cancel).build(artifacts, Vec::new()).await;
+    let r = builder(&f, f.blobs.clone())
+        .with_cancel(cancel)
+        .build(artifacts, Vec::new())
+        .await;
     assert!(matches!(r, Err(EvidenceError::Cancelled)));
 }
 
@@ -198,7 +253,10 @@ async fn failed_fetch_size_change_and_cancel_are_named() {
 async fn bad_packs_are_refused_with_the_reason() {
     let f = fixture(3).await;
     let artifacts = PackArtifact::list(f.blobs.as_ref(), "src/").await.unwrap();
-    let (_, pack) = builder(&f, f.blobs.clone()).build(artifacts, Vec::new()).await.unwrap();
+    let (_, pack) = builder(&f, f.blobs.clone())
+        .build(artifacts, Vec::new())
+        .await
+        .unwrap();
     let key = f.key.verifying_key();
 
     // Wrong key.
@@ -211,7 +269,10 @@ async fn bad_packs_are_refused_with_the_reason() {
     for cut in [pack.len() / 3, pack.len() / 2, pack.len() - 40] {
         let r = read_pack(&pack[..cut], &key, None, &mut DiscardSink);
         assert!(
-            matches!(r, Err(EvidenceError::TruncatedPack { .. }) | Err(EvidenceError::InvalidPack { .. })),
+            matches!(
+                r,
+                Err(EvidenceError::TruncatedPack { .. }) | Err(EvidenceError::InvalidPack { .. })
+            ),
             "cut at {cut}: {r:?}"
         );
     }
@@ -229,7 +290,10 @@ async fn bad_packs_are_refused_with_the_reason() {
         r => panic!("{r:?}"),
     }
     let mut retyped = entries.clone();
-    let env_idx = retyped.iter().position(|(p, _)| p == ENVELOPE_PATH).unwrap();
+    let env_idx = retyped
+        .iter()
+        .position(|(p, _)| p == ENVELOPE_PATH)
+        .unwrap();
     let mut env = Envelope::from_json(&retyped[env_idx].1).unwrap();
     env.payload_type = "application/json".into();
     retyped[env_idx].1 = env.to_json_pretty().into_bytes();
@@ -237,14 +301,21 @@ async fn bad_packs_are_refused_with_the_reason() {
         read_pack(&repack(&retyped)[..], &key, None, &mut DiscardSink),
         Err(EvidenceError::UnknownPayloadType { .. })
     ));
-    let no_env: Vec<_> = entries.iter().filter(|(p, _)| p != ENVELOPE_PATH).cloned().collect();
+    let no_env: Vec<_> = entries
+        .iter()
+        .filter(|(p, _)| p != ENVELOPE_PATH)
+        .cloned()
+        .collect();
     assert!(matches!(
         read_pack(&repack(&no_env)[..], &key, None, &mut DiscardSink),
         Err(EvidenceError::TruncatedPack { .. })
     ));
     let mut edited = entries.clone();
     let m_idx = edited.iter().position(|(p, _)| p == MANIFEST_PATH).unwrap();
-    edited[m_idx].1 = String::from_utf8(edited[m_idx].1.clone()).unwrap().replace("acme", "evil").into_bytes();
+    edited[m_idx].1 = String::from_utf8(edited[m_idx].1.clone())
+        .unwrap()
+        .replace("acme", "evil")
+        .into_bytes();
     assert!(matches!(
         read_pack(&repack(&edited)[..], &key, None, &mut DiscardSink),
         Err(EvidenceError::InvalidPack { .. })
@@ -259,7 +330,11 @@ async fn bad_packs_are_refused_with_the_reason() {
     );
     let v = read_pack(&pack[..], &key, Some(&stricter), &mut DiscardSink).unwrap();
     assert_eq!(v.leaks.len(), 3);
-    assert!(v.leaks.values().all(|c| c.get("level") > 0 && c.get("email") == 0));
+    assert!(
+        v.leaks
+            .values()
+            .all(|c| c.get("level") > 0 && c.get("email") == 0)
+    );
 }
 
 fn unpack_all(pack: &[u8]) -> Vec<(String, Vec<u8>)> {

@@ -174,7 +174,11 @@ fn pub_path(key: &Path) -> PathBuf {
 fn keygen(out: &Path, force: bool) -> anyhow::Result<()> {
     let pubp = pub_path(out);
     if !force && (out.exists() || pubp.exists()) {
-        bail!("{} or {} already exists (use --force)", out.display(), pubp.display());
+        bail!(
+            "{} or {} already exists (use --force)",
+            out.display(),
+            pubp.display()
+        );
     }
     let key = EvidenceKey::generate()?;
     let mut opts = std::fs::OpenOptions::new();
@@ -186,17 +190,24 @@ fn keygen(out: &Path, force: bool) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", out.display()))?;
     std::fs::write(&pubp, public_key_to_pem(&key.verifying_key())?)
         .with_context(|| format!("writing {}", pubp.display()))?;
-    println!("wrote {} and {} (keyid {})", out.display(), pubp.display(), key.key_id());
+    println!(
+        "wrote {} and {} (keyid {})",
+        out.display(),
+        pubp.display(),
+        key.key_id()
+    );
     Ok(())
 }
 
 fn read_key(path: &Path) -> anyhow::Result<EvidenceKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(EvidenceKey::from_pkcs8_pem(&pem).with_context(|| path.display().to_string())?)
 }
 
 fn read_pub(path: &Path) -> anyhow::Result<mc_evidence::dsse::PublicKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(public_key_from_pem(&pem).with_context(|| path.display().to_string())?)
 }
 
@@ -212,7 +223,10 @@ fn dir_store(source: &str) -> anyhow::Result<DirBlobStore> {
     if !path.is_dir() {
         bail!("source {} is not a directory", path.display());
     }
-    Ok(DirBlobStore::new(path, UrlSigner::new(local_secret(), "file://mc")))
+    Ok(DirBlobStore::new(
+        path,
+        UrlSigner::new(local_secret(), "file://mc"),
+    ))
 }
 
 fn local_secret() -> Vec<u8> {
@@ -279,16 +293,27 @@ async fn pack(
         .with_cancel(cancel)
         .with_progress(Arc::new(move |p| {
             pb.set_position(p.bytes_done);
-            pb.set_message(format!("{}/{} {}", p.artifacts_done, p.artifacts_total, p.current));
+            pb.set_message(format!(
+                "{}/{} {}",
+                p.artifacts_done, p.artifacts_total, p.current
+            ));
         }));
     // Nothing partial is published: write a hidden temporary file beside the target
     // and rename it only when the whole pack succeeded.
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let fname = out
         .file_name()
         .ok_or_else(|| anyhow!("--out {} has no file name", out.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", fname.to_string_lossy(), std::process::id()));
-    let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        fname.to_string_lossy(),
+        std::process::id()
+    ));
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let result = builder
         .build(artifacts, std::io::BufWriter::with_capacity(1 << 20, file))
         .await;
@@ -326,7 +351,12 @@ struct DirSink {
 }
 
 impl PackSink for DirSink {
-    fn artifact(&mut self, path: &str, _size: u64, data: &mut dyn std::io::Read) -> std::io::Result<()> {
+    fn artifact(
+        &mut self,
+        path: &str,
+        _size: u64,
+        data: &mut dyn std::io::Read,
+    ) -> std::io::Result<()> {
         let key = BlobKey::new(path).map_err(|e| std::io::Error::other(e.to_string()))?;
         let dest = self.root.join(key.as_str());
         if let Some(parent) = dest.parent() {
@@ -346,10 +376,15 @@ fn unpack(pack: &Path, key: &Path, out: &Path) -> anyhow::Result<()> {
     let name = out
         .file_name()
         .ok_or_else(|| anyhow!("--out {} has no name", out.display()))?;
-    let tmp = out.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = out.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     std::fs::create_dir_all(&tmp)?;
     let result = (|| -> anyhow::Result<_> {
-        let file = std::fs::File::open(pack).with_context(|| format!("opening {}", pack.display()))?;
+        let file =
+            std::fs::File::open(pack).with_context(|| format!("opening {}", pack.display()))?;
         let scan = Arc::new(Redactor::builtin());
         let verified = read_pack(
             std::io::BufReader::new(file),
@@ -358,16 +393,29 @@ fn unpack(pack: &Path, key: &Path, out: &Path) -> anyhow::Result<()> {
             &mut DirSink { root: tmp.clone() },
         )?;
         if let Some((artifact, counts)) = verified.leaks.iter().next() {
-            bail!("post-pack scan: {artifact} still matches {}", serde_json::to_string(counts)?);
+            bail!(
+                "post-pack scan: {artifact} still matches {}",
+                serde_json::to_string(counts)?
+            );
         }
-        std::fs::write(tmp.join("manifest.json"), verified.manifest().to_json_pretty())?;
-        std::fs::write(tmp.join("envelope.dsse.json"), verified.envelope.to_json_pretty())?;
+        std::fs::write(
+            tmp.join("manifest.json"),
+            verified.manifest().to_json_pretty(),
+        )?;
+        std::fs::write(
+            tmp.join("envelope.dsse.json"),
+            verified.envelope.to_json_pretty(),
+        )?;
         Ok(verified)
     })();
     match result {
         Ok(v) => {
             std::fs::rename(&tmp, out)?;
-            println!("verified and unpacked {} artifacts into {}", v.artifacts, out.display());
+            println!(
+                "verified and unpacked {} artifacts into {}",
+                v.artifacts,
+                out.display()
+            );
             Ok(())
         }
         Err(e) => {
@@ -379,14 +427,21 @@ fn unpack(pack: &Path, key: &Path, out: &Path) -> anyhow::Result<()> {
 
 async fn verify(envelope: &Path, key: &Path, blobs: Option<&str>) -> anyhow::Result<()> {
     let key = read_pub(key)?;
-    let bytes = std::fs::read(envelope).with_context(|| format!("reading {}", envelope.display()))?;
+    let bytes =
+        std::fs::read(envelope).with_context(|| format!("reading {}", envelope.display()))?;
     if bytes.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
         let scan = Arc::new(Redactor::builtin());
         let v = read_pack(&bytes[..], &key, Some(&scan), &mut DiscardSink)?;
         if let Some((artifact, counts)) = v.leaks.iter().next() {
-            bail!("post-pack scan: {artifact} still matches {}", serde_json::to_string(counts)?);
+            bail!(
+                "post-pack scan: {artifact} still matches {}",
+                serde_json::to_string(counts)?
+            );
         }
-        println!("valid: pack with {} artifacts, signature and digests verified, no PII pattern found", v.artifacts);
+        println!(
+            "valid: pack with {} artifacts, signature and digests verified, no PII pattern found",
+            v.artifacts
+        );
         return Ok(());
     }
     let env = Envelope::from_json(&bytes)?;
@@ -464,12 +519,22 @@ async fn demo_store(
     ));
     store.commit(unit).await?;
     for (kind, name, body) in [
-        ("logs", "run.log", "2025-12-10T18:00:00Z INFO started\n2025-12-10T18:00:05Z INFO done\n"),
+        (
+            "logs",
+            "run.log",
+            "2025-12-10T18:00:00Z INFO started\n2025-12-10T18:00:05Z INFO done\n",
+        ),
         ("receipts", "receipt.json", "{\"status\":\"succeeded\"}\n"),
-        ("attestations", "build.intoto.jsonl", "{\"_type\":\"https://in-toto.io/Statement/v1\"}\n"),
+        (
+            "attestations",
+            "build.intoto.jsonl",
+            "{\"_type\":\"https://in-toto.io/Statement/v1\"}\n",
+        ),
     ] {
         let key = BlobKey::for_execution(tenant, kind, &id, name)?;
-        blobs.put(&key, body.to_string().into(), PutMode::Create).await?;
+        blobs
+            .put(&key, body.to_string().into(), PutMode::Create)
+            .await?;
     }
     Ok(blobs)
 }
