@@ -464,7 +464,7 @@ mod tests {
         let m = &sm.manifest;
         assert_eq!(m.artifacts.len(), 3);
         assert_eq!(m.generated_at, f.clock.now());
-        assert_eq!(m.flags["evidence_v2_enabled"], true);
+        assert!(m.flags["evidence_v2_enabled"]);
         let log = m
             .artifacts
             .iter()

@@ -198,7 +198,7 @@ fn luhn_ok(span: &[u8]) -> bool {
         double = !double;
         n += 1;
     }
-    (13..=19).contains(&n) && sum % 10 == 0
+    (13..=19).contains(&n) && sum.is_multiple_of(10)
 }
 
 impl Redactor {

@@ -86,7 +86,7 @@ async fn pack_round_trip_redacts_everything_and_verifies() {
     }
     assert_eq!(report.manifest.artifacts.len(), 6);
     assert_eq!(report.bytes_out, pack.len() as u64);
-    let progress = seen.lock().unwrap();
+    let progress = seen.lock().unwrap().clone();
     let last = progress.last().unwrap();
     assert_eq!(last.artifacts_done, 6);
     assert_eq!(last.bytes_done, report.bytes_in);
