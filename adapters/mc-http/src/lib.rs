@@ -8,6 +8,8 @@
 //! | `GET` | `/api/executions/{id}` | `executions:read` | one execution |
 //! | `GET` | `/api/executions?state=&from=&to=&label=k:v&limit=&cursor=` | `executions:read` | console search |
 //! | `GET` | `/api/executions/{id}/actions` | `executions:read` | the allowed-actions view |
+//! | `GET` | `/api/executions/{id}/evidence` | `executions:read` | evidence manifest (digests, signed URLs) |
+//! | `GET` | `/api/blobs/{key}?expires=&sig=` | `executions:read` | pre-signed download, access audited |
 //! | `POST` | `/api/stepup/challenge`, `/api/stepup/verify` | `executions:write` | step-up ceremony → grant |
 //! | `POST` | `/api/stepup/registration/start`, `…/finish` | `executions:write` | authenticator enrolment |
 //! | `GET` | `/openapi.json` | — | the OpenAPI 3.1 document |
@@ -39,7 +41,7 @@
 //! # drop(app);
 //! ```
 //!
-//! Modules: [`auth`] (bearer verifier, scopes), [`stepup`] (the ceremony trait and
+//! Modules: [`auth`] (bearer verifier, scopes), [`evidence`] (manifest and download), [`stepup`] (the ceremony trait and
 //! the demo issuer), [`problem`] (error → status mapping), [`openapi`] (the document),
 //! and with feature `webauthn` the passkey ceremony `webauthn::WebauthnIssuer`.
 
@@ -47,6 +49,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod evidence;
 mod extract;
 pub mod openapi;
 pub mod problem;
@@ -67,6 +70,7 @@ use axum::routing::{get, post};
 pub use auth::{
     AuthError, Authenticated, BearerVerifier, Principal, SCOPE_READ, SCOPE_WRITE, StaticTokens,
 };
+pub use evidence::EvidenceApi;
 pub use problem::{PROBLEM_JSON, Problem};
 pub use routes::IDEMPOTENCY_KEY;
 pub use state::{AppState, DEFAULT_BODY_LIMIT};
@@ -83,6 +87,8 @@ pub fn router(state: AppState) -> Router {
             get(routes::get_execution).post(routes::post_action),
         )
         .route("/api/executions/{id}/actions", get(routes::allowed_actions))
+        .route("/api/executions/{id}/evidence", get(evidence::manifest))
+        .route("/api/blobs/{*key}", get(evidence::download))
         .route("/api/stepup/challenge", post(routes::stepup_challenge))
         .route("/api/stepup/verify", post(routes::stepup_verify))
         .route(

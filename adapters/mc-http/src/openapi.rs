@@ -15,6 +15,8 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/executions/{id}:retry"),
     ("post", "/api/executions/{id}:replay"),
     ("get", "/api/executions/{id}/actions"),
+    ("get", "/api/executions/{id}/evidence"),
+    ("get", "/api/blobs/{key}"),
     ("post", "/api/stepup/challenge"),
     ("post", "/api/stepup/verify"),
     ("post", "/api/stepup/registration/start"),
@@ -163,6 +165,49 @@ pub fn openapi_document() -> Value {
                 "401": problem("Missing or invalid bearer token"),
                 "403": problem("Token lacks executions:read"),
                 "404": problem("No such execution for the caller's tenant")
+            }
+        }}),
+    );
+    paths.insert(
+        "/api/executions/{id}/evidence".into(),
+        json!({ "get": {
+            "operationId": "evidenceManifest",
+            "summary": "Evidence manifest (JSON with digests & signed URLs)",
+            "tags": ["evidence"],
+            "security": [{ "bearer": ["executions:read"] }],
+            "parameters": [id_param()],
+            "responses": {
+                "200": ok_json("The manifest and, when signing is configured, its DSSE envelope", "SignedManifest"),
+                "400": problem("Malformed id"),
+                "401": problem("Missing or invalid bearer token"),
+                "403": problem("Token lacks executions:read, or evidence_v2_enabled is off for the tenant"),
+                "404": problem("No such execution for the caller's tenant, or evidence not configured"),
+                "503": problem("Blob store unavailable, or a blob changed while the manifest was built")
+            }
+        }}),
+    );
+    paths.insert(
+        "/api/blobs/{key}".into(),
+        json!({ "get": {
+            "operationId": "downloadBlob",
+            "summary": "Download behind a pre-signed URL (≤ 10 min); every granted access is audited as mc.evidence.access",
+            "tags": ["evidence"],
+            "security": [{ "bearer": ["executions:read"] }],
+            "parameters": [
+                { "name": "key", "in": "path", "required": true,
+                  "description": "Blob key tenants/{tenant}/{kind}/{execution}/{name} (may contain /).",
+                  "schema": { "type": "string" } },
+                { "name": "expires", "in": "query", "required": true, "schema": { "type": "integer" } },
+                { "name": "sig", "in": "query", "required": true, "schema": { "type": "string" } }
+            ],
+            "responses": {
+                "200": { "description": "The blob's bytes",
+                    "content": { "application/octet-stream": { "schema": { "type": "string", "contentEncoding": "binary" } } } },
+                "400": problem("Malformed key"),
+                "401": problem("Missing or invalid bearer token"),
+                "403": problem("Signature invalid or URL expired"),
+                "404": problem("No such blob for the caller's tenant, or evidence not configured"),
+                "503": problem("Blob store unavailable")
             }
         }}),
     );
@@ -365,6 +410,14 @@ fn schemas() -> Value {
                         "confirmation": { "type": "string" }, "rollbackHint": { "type": "string" }
                     }
                 }}
+            }
+        },
+        "SignedManifest": {
+            "type": "object", "required": ["manifest"],
+            "description": "mc-evidence SignedManifest: the manifest (artifacts with name, mediaType, size, sha256, uri, uriExpiresAt) and an optional DSSE envelope.",
+            "properties": {
+                "manifest": { "type": "object" },
+                "envelope": { "type": "object" }
             }
         },
         "ChallengeRequest": {

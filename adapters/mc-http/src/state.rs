@@ -6,6 +6,7 @@ use mc_actions::ActionService;
 use mc_core::ExecutionStore;
 
 use crate::auth::BearerVerifier;
+use crate::evidence::EvidenceApi;
 use crate::stepup::StepUpIssuer;
 
 /// Default request body limit: 64 KiB (an action body is a reason of at most 1,024
@@ -25,6 +26,8 @@ pub struct AppState {
     pub step_up: Arc<dyn StepUpIssuer>,
     /// Largest accepted request body in bytes (larger → 413).
     pub body_limit: usize,
+    /// The evidence routes' services; `None` answers them with 404 `not_configured`.
+    pub evidence: Option<EvidenceApi>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -50,7 +53,14 @@ impl AppState {
             authenticator,
             step_up,
             body_limit: DEFAULT_BODY_LIMIT,
+            evidence: None,
         }
+    }
+
+    /// Serves the evidence routes with `api`.
+    pub fn with_evidence(mut self, api: EvidenceApi) -> Self {
+        self.evidence = Some(api);
+        self
     }
 
     /// Sets the request body limit in bytes.

@@ -3,13 +3,17 @@
 use std::sync::Arc;
 
 use mc_actions::{ActionService, HmacStepUp};
+use mc_core::signed_url::UrlSigner;
 use mc_core::{
     ActionCommit, ActionKind, Actor, ActorId, AuditLog, Clock, Digest, Execution, ExecutionId,
     ExecutionState, Flag, FlagStore, ManualClock, MemoryFlagStore, MemoryStore, StepUpBinding,
     TenantId,
 };
+use mc_core::{BlobKey, BlobStore, MemoryBlobStore, PutMode};
+use mc_evidence::{AccessLogger, EvidenceService};
 use mc_http::{
-    AppState, HmacIssuer, PROBLEM_JSON, Principal, SCOPE_READ, SCOPE_WRITE, StaticTokens, router,
+    AppState, EvidenceApi, HmacIssuer, PROBLEM_JSON, Principal, SCOPE_READ, SCOPE_WRITE,
+    StaticTokens, router,
 };
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -72,12 +76,33 @@ async fn start() -> Fixture {
         .set(&acme, Flag::ConsoleActionsEnabled, true)
         .await
         .unwrap();
+    flags
+        .set(&acme, Flag::EvidenceV2Enabled, true)
+        .await
+        .unwrap();
     seed(&store, "acme", "exec_failed", ExecutionState::Failed, 1).await;
     seed(&store, "acme", "exec_running", ExecutionState::Running, 2).await;
     seed(&store, "acme", "exec_pending", ExecutionState::Pending, 3).await;
     seed(&store, "acme", "exec_done", ExecutionState::Succeeded, 4).await;
     seed(&store, "globex", "exec_globex", ExecutionState::Failed, 5).await;
 
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let signer = UrlSigner::new(vec![9; 32], format!("{base}/api/blobs"));
+    let blobs = Arc::new(MemoryBlobStore::with_signer(clock.clone(), signer.clone()));
+    for (tenant, exec) in [("acme", "exec_done"), ("globex", "exec_globex")] {
+        let key = BlobKey::new(format!("tenants/{tenant}/logs/{exec}/run.log")).unwrap();
+        blobs
+            .put(&key, "line one\nline two\n".into(), PutMode::Create)
+            .await
+            .unwrap();
+    }
+    let evidence = EvidenceApi {
+        service: EvidenceService::new(store.clone(), flags.clone(), blobs.clone(), clock.clone()),
+        access: AccessLogger::new(signer, store.clone(), clock.clone()),
+        blobs,
+    };
     let actions = ActionService::new(store.clone(), flags, hmac.clone(), clock.clone());
     let rw = [SCOPE_READ, SCOPE_WRITE];
     let tokens = StaticTokens::new()
@@ -93,12 +118,11 @@ async fn start() -> Fixture {
         store.clone(),
         Arc::new(tokens),
         Arc::new(HmacIssuer::new(hmac.clone(), clock.clone())),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    )
+    .with_evidence(evidence);
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
     Fixture {
-        base: format!("http://{addr}"),
+        base,
         http: Client::new(),
         hmac,
         store,
@@ -875,7 +899,11 @@ async fn openapi_document_matches_the_routes() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
             documented.push((method.clone(), path.clone()));
-            let url = f.url(&path.replace("{id}", "exec_pending"));
+            let url = f.url(
+                &path
+                    .replace("{id}", "exec_pending")
+                    .replace("{key}", "tenants/acme/logs/exec_pending/run.log"),
+            );
             let req = match method.as_str() {
                 "get" => f.http.get(url),
                 "post" => f.http.post(url).json(&json!({})),
@@ -913,4 +941,74 @@ async fn openapi_document_matches_the_routes() {
         .await;
     problem(r, 404, "unknown_action").await;
     problem(f.get("alice", "/api/stepup").await, 404, "route_not_found").await;
+}
+
+#[tokio::test]
+async fn evidence_manifest_and_audited_download() {
+    let f = start().await;
+    let before = f.audit_count("acme").await;
+    let r = f.get("alice", "/api/executions/exec_done/evidence").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let m: Value = r.json().await.unwrap();
+    let art = &m["manifest"]["artifacts"][0];
+    assert_eq!(art["size"], 18);
+    let uri = art["uri"].as_str().unwrap().to_string();
+    assert!(uri.starts_with(&f.url("/api/blobs/tenants/acme/logs/exec_done/run.log?")));
+
+    // The download needs the bearer token too, and is audited.
+    let r = f.http.get(&uri).send().await.unwrap();
+    problem(r, 401, "unauthenticated").await;
+    let r = f.http.get(&uri).bearer_auth("carol").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "line one\nline two\n");
+    let events = f
+        .store
+        .read(&TenantId::new("acme").unwrap(), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), before + 1);
+    assert_eq!(events.last().unwrap().kind, "mc.evidence.access");
+    assert_eq!(events.last().unwrap().actor.sub.as_str(), "carol@acme");
+
+    // Tampered signature, expired URL, another tenant: refused, not logged.
+    let tampered = format!("{}0", uri);
+    problem(
+        f.http
+            .get(&tampered)
+            .bearer_auth("alice")
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "access_refused",
+    )
+    .await;
+    problem(
+        f.http.get(&uri).bearer_auth("gina").send().await.unwrap(),
+        404,
+        "blob_not_found",
+    )
+    .await;
+    f.clock.advance(time::Duration::minutes(11));
+    problem(
+        f.http.get(&uri).bearer_auth("alice").send().await.unwrap(),
+        403,
+        "access_refused",
+    )
+    .await;
+    assert_eq!(f.audit_count("acme").await, before + 1);
+
+    // Flag off (globex) → 403; another tenant's execution → 404.
+    problem(
+        f.get("gina", "/api/executions/exec_globex/evidence").await,
+        403,
+        "flag_disabled",
+    )
+    .await;
+    problem(
+        f.get("alice", "/api/executions/exec_globex/evidence").await,
+        404,
+        "not_found",
+    )
+    .await;
 }
