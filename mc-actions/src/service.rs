@@ -224,12 +224,17 @@ impl ActionService {
 
         // 2. Idempotency: a repeat returns the first outcome, before any guard that
         // could have changed since (the grant was consumed, the state moved on).
+        // The record and the execution come in one store call, read alongside the
+        // flag; the checks below still run in order (record, flag, execution).
         let fp = fingerprint(&req);
-        if let Some(rec) = self
-            .store
-            .idempotency(&req.tenant, &req.idempotency_key)
-            .await?
-        {
+        let (context, flag) = futures::join!(
+            self.store
+                .action_context(&req.tenant, &req.idempotency_key, &req.execution_id),
+            self.flags
+                .is_enabled(&req.tenant, Flag::ConsoleActionsEnabled)
+        );
+        let (record, exec) = context?;
+        if let Some(rec) = record {
             return if rec.fingerprint == fp {
                 outcome_from_record(&rec.outcome)
             } else {
@@ -240,11 +245,7 @@ impl ActionService {
         }
 
         // 3. Flag: deny by default.
-        if !self
-            .flags
-            .is_enabled(&req.tenant, Flag::ConsoleActionsEnabled)
-            .await?
-        {
+        if !flag? {
             return Err(ActionError::FlagDisabled {
                 flag: Flag::ConsoleActionsEnabled,
                 tenant: req.tenant.to_string(),
@@ -252,7 +253,7 @@ impl ActionService {
         }
 
         // 4. Execution, policy, state.
-        let exec = self.store.get(&req.tenant, &req.execution_id).await?;
+        let exec = exec?;
         let decision = self.policy.decide(&req.actor, req.kind, &exec);
         if !decision.allowed {
             return Err(ActionError::NotAllowed {

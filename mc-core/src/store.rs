@@ -293,6 +293,26 @@ pub trait ExecutionStore: Send + Sync {
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
 
+    /// Reads what an action needs before deciding, in one call where the store can:
+    /// the idempotency record of `key` and the execution `id` (the inner `Result`
+    /// carries the error of reading it, e.g. [`StoreError::NotFound`]). Callers
+    /// check the record first, so a repeat is answered before anything else.
+    ///
+    /// The default calls [`idempotency`](Self::idempotency), then [`get`](Self::get);
+    /// stores with a cheaper way (one SQL statement) override it.
+    ///
+    /// # Errors
+    /// A failure to read the idempotency record.
+    async fn action_context(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        id: &ExecutionId,
+    ) -> Result<(Option<IdempotencyRecord>, Result<Execution, StoreError>), StoreError> {
+        let record = self.idempotency(tenant, key).await?;
+        Ok((record, self.get(tenant, id).await))
+    }
+
     /// Searches a tenant's executions, newest first (`created_at`, then id, descending).
     ///
     /// # Errors

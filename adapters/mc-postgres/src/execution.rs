@@ -383,6 +383,67 @@ impl ExecutionStore for PgStore {
             })
     }
 
+    #[tracing::instrument(name = "mc_postgres.action_context", skip(self), fields(tenant = %tenant, id = %id))]
+    async fn action_context(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        id: &ExecutionId,
+    ) -> Result<(Option<IdempotencyRecord>, Result<Execution, StoreError>), StoreError> {
+        // One statement, one snapshot: the record and the execution as of one instant.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT i.fingerprint AS i_fingerprint, i.outcome::text AS i_outcome, \
+                    i.created_at AS i_created_at, i.created_sub_ns AS i_created_sub_ns, \
+                    e.id IS NOT NULL AS e_found, {} \
+               FROM (SELECT) AS one \
+               LEFT JOIN mc_idempotency i ON i.tenant = $1 AND i.key = $2 \
+               LEFT JOIN mc_executions e ON e.tenant = $1 AND e.id = $3",
+            EXECUTION_COLUMNS
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .bind(tenant.as_str())
+        .bind(key.as_str())
+        .bind(id.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        let fingerprint: Option<String> = row
+            .try_get("i_fingerprint")
+            .map_err(|e| corrupt("fingerprint", e))?;
+        let record = match fingerprint {
+            None => None,
+            Some(fingerprint) => {
+                let outcome: String = row
+                    .try_get("i_outcome")
+                    .map_err(|e| corrupt("outcome", e))?;
+                Some(IdempotencyRecord {
+                    key: key.clone(),
+                    fingerprint: Digest::parse_hex("fingerprint", &fingerprint)
+                        .map_err(|e| corrupt("fingerprint", e))?,
+                    outcome: serde_json::from_str(&outcome).map_err(|e| corrupt("outcome", e))?,
+                    created_at: join(
+                        row.try_get("i_created_at")
+                            .map_err(|e| corrupt("created_at", e))?,
+                        row.try_get("i_created_sub_ns")
+                            .map_err(|e| corrupt("created_sub_ns", e))?,
+                    )?,
+                })
+            }
+        };
+        let found: bool = row
+            .try_get("e_found")
+            .map_err(|e| corrupt("execution", e))?;
+        let exec = if found {
+            execution_from_row(&row)
+        } else {
+            Err(StoreError::NotFound { id: id.to_string() })
+        };
+        Ok((record, exec))
+    }
+
     #[tracing::instrument(name = "mc_postgres.search", skip(self, query), fields(tenant = %tenant))]
     async fn search(
         &self,

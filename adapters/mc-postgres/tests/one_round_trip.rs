@@ -1,0 +1,255 @@
+//! The one-round-trip unit of work (`mc_commit`, ADR 0304) and the one-statement
+//! `action_context` read: stale chain-head hints are corrected, typed errors and
+//! replays are the multi-statement path's, and nothing is half-written.
+
+mod common;
+
+use common::{Ctx, with_store};
+use mc_core::{
+    ActionCommit, ActionKind, ActorId, AuditLog, CommitResult, Digest, Execution, ExecutionId,
+    ExecutionState, ExecutionStore, IdempotencyKey, IdempotencyRecord, NewAuditEvent, StoreError,
+    TenantId, Transition,
+};
+use mc_postgres::PgStore;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+const T0: OffsetDateTime = datetime!(2025-12-10 18:00 UTC);
+
+fn tenant() -> TenantId {
+    TenantId::new("acme").unwrap()
+}
+
+fn exec(id: &str, state: ExecutionState) -> Execution {
+    let mut e = Execution::new(
+        tenant(),
+        ExecutionId::new(id).unwrap(),
+        Digest::of(b"manifest"),
+        Digest::of(id.as_bytes()),
+        T0,
+    );
+    e.state = state;
+    e
+}
+
+async fn create(store: &PgStore, e: &Execution) {
+    let mut c = ActionCommit::new(e.tenant.clone(), e.created_at);
+    c.create = Some(e.clone());
+    store.commit(c).await.expect("create execution");
+}
+
+fn cancel(e: &Execution, key: &str, reason: &str) -> ActionCommit {
+    let t = tenant();
+    let mut c = ActionCommit::new(t.clone(), T0 + Duration::minutes(5));
+    c.transition = Some(Transition {
+        execution_id: e.id.clone(),
+        expected_version: e.version,
+        to: ExecutionState::Cancelled,
+        next_attempt: false,
+    });
+    c.audit.push(NewAuditEvent::exec_action(
+        &t,
+        &ActorId::new("alice@company").unwrap(),
+        &e.id,
+        ActionKind::Cancel,
+        reason,
+        c.at,
+    ));
+    c.idempotency = Some(IdempotencyRecord {
+        key: IdempotencyKey::new(key).unwrap(),
+        fingerprint: Digest::of(format!("{}|cancel|{reason}", e.id).as_bytes()),
+        outcome: serde_json::json!({ "execution": e.id.as_str(), "reason": reason }),
+        created_at: c.at,
+    });
+    c
+}
+
+fn committed_seqs(r: &CommitResult) -> Vec<u64> {
+    match r {
+        CommitResult::Committed { audit, .. } => audit.iter().map(|e| e.seq).collect(),
+        other => panic!("expected Committed, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_stale_chain_heads_reseal_and_keep_one_chain() {
+    with_store(2, |ctx: Ctx| async move {
+        let a = ctx.store.clone();
+        let b = ctx.replica(2).await;
+        for i in 0..6 {
+            create(&a, &exec(&format!("exec_{i}"), ExecutionState::Running)).await;
+        }
+        // Alternate replicas: each one's hint is stale every time after the first.
+        for i in 0..6 {
+            let store = if i % 2 == 0 { &a } else { &b };
+            let e = exec(&format!("exec_{i}"), ExecutionState::Running);
+            let r = store.commit(cancel(&e, &format!("k{i}"), "stuck")).await;
+            assert_eq!(committed_seqs(&r.unwrap()), [i + 1]);
+        }
+        // A plain append moves the head behind the hints' back too.
+        let appended = a
+            .append(NewAuditEvent::exec_action(
+                &tenant(),
+                &ActorId::new("bob@company").unwrap(),
+                &ExecutionId::new("exec_0").unwrap(),
+                ActionKind::Retry,
+                "manual",
+                T0,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(appended.seq, 7);
+        create(&b, &exec("exec_late", ExecutionState::Running)).await;
+        let r = b
+            .commit(cancel(
+                &exec("exec_late", ExecutionState::Running),
+                "late",
+                "stuck",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(committed_seqs(&r), [8]);
+        assert_eq!(a.verify(&tenant()).await.unwrap(), 8);
+        let events = a.read(&tenant(), 0, 100).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_errors_roll_back_the_claimed_key() {
+    with_store(2, |ctx: Ctx| async move {
+        let store = ctx.store.clone();
+        let e = exec("exec_1", ExecutionState::Running);
+        create(&store, &e).await;
+
+        // Version conflict: nothing written, the key stays free.
+        let mut stale = e.clone();
+        stale.version = 7;
+        let r = store.commit(cancel(&stale, "k-stale", "stuck")).await;
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::VersionConflict {
+                    expected: 7,
+                    actual: 1,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        // Not found.
+        let r = store
+            .commit(cancel(
+                &exec("exec_nope", ExecutionState::Running),
+                "k-nf",
+                "x",
+            ))
+            .await;
+        assert!(
+            matches!(r, Err(StoreError::NotFound { ref id }) if id == "exec_nope"),
+            "{r:?}"
+        );
+        // Illegal transition.
+        let done = exec("exec_done", ExecutionState::Succeeded);
+        create(&store, &done).await;
+        let r = store.commit(cancel(&done, "k-ill", "x")).await;
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::IllegalTransition {
+                    from: ExecutionState::Succeeded,
+                    to: ExecutionState::Cancelled,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        // Already exists, after a successful transition in the same unit: rolled back.
+        let mut c = cancel(&e, "k-dup", "x");
+        c.create = Some(done.clone());
+        let r = store.commit(c).await;
+        assert!(
+            matches!(r, Err(StoreError::AlreadyExists { ref id }) if id == "exec_done"),
+            "{r:?}"
+        );
+        assert_eq!(store.get(&tenant(), &e.id).await.unwrap(), e);
+        for k in ["k-stale", "k-nf", "k-ill", "k-dup"] {
+            let key = IdempotencyKey::new(k).unwrap();
+            assert!(
+                store.idempotency(&tenant(), &key).await.unwrap().is_none(),
+                "{k}"
+            );
+        }
+        assert!(store.head(&tenant()).await.unwrap().is_none());
+
+        // Then: commit, replay, conflict.
+        let ok = store.commit(cancel(&e, "k1", "stuck")).await.unwrap();
+        let CommitResult::Committed { updated, .. } = &ok else {
+            panic!("{ok:?}")
+        };
+        let updated = updated.clone().expect("the transition's row");
+        assert_eq!(
+            (updated.state, updated.version),
+            (ExecutionState::Cancelled, 2)
+        );
+        assert_eq!(store.get(&tenant(), &e.id).await.unwrap(), updated);
+        let again = store.commit(cancel(&e, "k1", "stuck")).await.unwrap();
+        assert_eq!(
+            again,
+            CommitResult::Replayed {
+                outcome: serde_json::json!({ "execution": "exec_1", "reason": "stuck" })
+            }
+        );
+        let other = store.commit(cancel(&e, "k1", "another reason")).await;
+        assert!(
+            matches!(other, Err(StoreError::IdempotencyConflict { ref key }) if key == "k1"),
+            "{other:?}"
+        );
+        assert_eq!(store.verify(&tenant()).await.unwrap(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn action_context_reads_record_and_execution_together() {
+    with_store(2, |ctx: Ctx| async move {
+        let store = ctx.store.clone();
+        let e = exec("exec_1", ExecutionState::Running);
+        create(&store, &e).await;
+        let key = IdempotencyKey::new("k1").unwrap();
+        let missing = ExecutionId::new("exec_missing").unwrap();
+
+        let (rec, got) = store.action_context(&tenant(), &key, &e.id).await.unwrap();
+        assert!(rec.is_none());
+        assert_eq!(got.unwrap(), e);
+        let (rec, got) = store
+            .action_context(&tenant(), &key, &missing)
+            .await
+            .unwrap();
+        assert!(rec.is_none());
+        assert!(matches!(got, Err(StoreError::NotFound { ref id }) if id == "exec_missing"));
+
+        let c = cancel(&e, "k1", "stuck");
+        let recorded = c.idempotency.clone().unwrap();
+        store.commit(c).await.unwrap();
+        let (rec, got) = store.action_context(&tenant(), &key, &e.id).await.unwrap();
+        assert_eq!(rec.unwrap(), recorded);
+        assert_eq!(got.unwrap(), store.get(&tenant(), &e.id).await.unwrap());
+        let (rec, got) = store
+            .action_context(&tenant(), &key, &missing)
+            .await
+            .unwrap();
+        assert_eq!(rec.unwrap(), recorded);
+        assert!(got.is_err());
+        // Another tenant sees neither.
+        let other = TenantId::new("globex").unwrap();
+        let (rec, got) = store.action_context(&other, &key, &e.id).await.unwrap();
+        assert!(rec.is_none());
+        assert!(matches!(got, Err(StoreError::NotFound { .. })));
+    })
+    .await;
+}
