@@ -177,3 +177,61 @@ fn conftest_eval_of_a_denied_input() {
     assert_eq!(r[0].failures[0].rule, "deny_backfill_target");
     assert_eq!(r[0].failures[0].namespace, "residency");
 }
+
+#[test]
+fn compiled_access_decisions_match_the_interpreter() {
+    let dir = policy_dir().join("access");
+    let policy = AccessPolicy::load(&dir).expect("loads");
+    assert!(
+        policy.is_compiled(),
+        "the access pack compiles to an RVM program"
+    );
+    let pack = mc_policy::Pack::load(&dir).expect("loads");
+    let mut engine = pack.engine();
+    let mut checked = 0;
+    for roles in [
+        &[][..],
+        &["operator"],
+        &["viewer"],
+        &["admin"],
+        &["viewer", "operator"],
+        &["auditor"],
+    ] {
+        for action in ["cancel", "retry", "replay", "view", "delete", ""] {
+            for sub in ["alice@company", " "] {
+                let mut i = input(roles, action);
+                i.actor.sub = sub.into();
+                let compiled = policy.decide(&i);
+                if action.is_empty() || sub.trim().is_empty() {
+                    assert!(
+                        compiled.is_err(),
+                        "empty fields are rejected before evaluation"
+                    );
+                    continue;
+                }
+                let compiled = compiled.expect("decides");
+                engine.set_input(
+                    regorus::Value::from_json_str(&serde_json::to_string(&i).expect("json"))
+                        .expect("value"),
+                );
+                let interpreted = engine
+                    .eval_rule(mc_policy::DECISION_RULE.to_owned())
+                    .expect("interpreter decides");
+                let interpreted: serde_json::Value =
+                    serde_json::from_str(&interpreted.to_json_str().expect("json")).expect("json");
+                assert_eq!(interpreted["allow"], compiled.allow, "{roles:?} {action}");
+                assert_eq!(
+                    interpreted["step_up_required"], compiled.step_up_required,
+                    "{roles:?} {action}"
+                );
+                assert_eq!(
+                    interpreted["reasons"],
+                    serde_json::json!(compiled.reasons),
+                    "{roles:?} {action}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 30);
+}
