@@ -145,9 +145,17 @@ fn manifest_10k() -> (Duration, Duration, usize) {
             redacted: None,
         })
         .collect();
+    let urls = t.elapsed();
     let json = m.to_json_pretty();
+    let pretty = t.elapsed();
     let env = m.sign(&key);
     let assembled = t.elapsed();
+    eprintln!(
+        "  manifest steps: entries + URL signing {:.1} ms, pretty JSON {:.1} ms, statement + DSSE signing {:.1} ms",
+        urls.as_secs_f64() * 1e3,
+        (pretty - urls).as_secs_f64() * 1e3,
+        (assembled - pretty).as_secs_f64() * 1e3
+    );
     let t = Instant::now();
     let st = verify_envelope(&env, &key.verifying_key()).unwrap();
     let verified = t.elapsed();
@@ -194,7 +202,65 @@ async fn manifest_10k_service() -> Duration {
     el
 }
 
+/// Single-thread throughput of each stage on 64 MiB of generated lines (MiB/s).
+fn micro(pool: &[Vec<u8>]) {
+    use sha2::Digest as _;
+    let mut buf = Vec::with_capacity(64 << 20);
+    let mut i = 0;
+    while buf.len() < 64 << 20 {
+        buf.extend_from_slice(&pool[i % pool.len()]);
+        i += 1;
+    }
+    let mb = buf.len() as f64 / (1 << 20) as f64;
+    let r = Arc::new(Redactor::builtin());
+    let rate = |t: Instant| mb / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut s = r.stream();
+    let mut out = Vec::with_capacity(1 << 20);
+    for c in buf.chunks(1 << 20) {
+        out.clear();
+        s.push(c, &mut out);
+    }
+    let redact = rate(t);
+    let (red, _) = r.redact(&buf);
+    let t = Instant::now();
+    let leaks = r.find(&red).len();
+    let find = rate(t);
+    let t = Instant::now();
+    let mut s = r.stream().check_leaks(true);
+    for c in buf.chunks(1 << 20) {
+        out.clear();
+        s.push(c, &mut out);
+    }
+    let checked = rate(t);
+    assert!(s.leak().is_none());
+    let t = Instant::now();
+    let h = sha2::Sha256::digest(&buf);
+    let sha = rate(t);
+    let t = Instant::now();
+    let z = zstd::bulk::compress(&buf, 1).unwrap();
+    let zs = rate(t);
+    println!(
+        "micro (1 thread, {mb:.0} MiB): redact {redact:.0} MiB/s, redact+inline check {checked:.0} MiB/s, find {find:.0} MiB/s ({leaks} leaks), sha256 {sha:.0} MiB/s ({:02x}), zstd -1 {zs:.0} MiB/s ({} bytes)",
+        h[0],
+        z.len()
+    );
+}
+
 fn main() {
+    if std::env::var("MC_BENCH_MICRO_ONLY").is_ok() {
+        micro(&line_pool());
+        for _ in 0..3 {
+            let (assembled, verified, bytes) = manifest_10k();
+            println!(
+                "manifest, 10,000 artifacts: {:.1} ms, JSON {} KiB; verify {:.1} ms",
+                assembled.as_secs_f64() * 1e3,
+                bytes / 1024,
+                verified.as_secs_f64() * 1e3
+            );
+        }
+        return;
+    }
     let files = env_or("MC_BENCH_FILES", 1000);
     let big_mb = env_or("MC_BENCH_BIG_MB", 200);
     let parent = std::env::var("MC_BENCH_DIR")
@@ -209,6 +275,7 @@ fn main() {
 
     let t = Instant::now();
     let pool = line_pool();
+    micro(&pool);
     for d in 0..10 {
         std::fs::create_dir_all(data.join(format!("svc-{d:02}"))).unwrap();
     }

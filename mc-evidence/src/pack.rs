@@ -41,7 +41,7 @@ use tracing::Instrument;
 use crate::dsse::{Envelope, EvidenceKey};
 use crate::error::EvidenceError;
 use crate::manifest::{ArtifactEntry, EvidenceManifest, Redacted, media_type_for};
-use crate::redact::{RedactionCounts, Redactor};
+use crate::redact::{RedactStream, RedactionCounts, Redactor};
 
 /// Pack path of the manifest.
 pub const MANIFEST_PATH: &str = "manifest.json";
@@ -448,10 +448,12 @@ async fn fetch_artifact(
         let mut stream = source.get_stream(&artifact.key).await.map_err(fetch_err)?;
         let mut orig = sha2::Sha256::new();
         let mut red = sha2::Sha256::new();
-        let mut rs = redactor.stream();
         let mut n = 0u64;
-        let check = |out: &[u8]| -> Result<(), EvidenceError> {
-            if verify && let Some(f) = redactor.find(out).first() {
+        // The inline proof (MC-DATA-1152): the stream re-scans every masked line
+        // after masking; unmasked lines are unchanged and had no match.
+        let mut rs = redactor.stream().check_leaks(verify);
+        let check = |rs: &RedactStream| -> Result<(), EvidenceError> {
+            if let Some(f) = rs.leak() {
                 return Err(EvidenceError::RedactionLeak {
                     artifact: artifact.name.clone(),
                     rule: f.rule.clone(),
@@ -478,7 +480,7 @@ async fn fetch_artifact(
                 continue;
             }
             red.update(&out);
-            check(&out)?;
+            check(&rs)?;
             if tx.send(Msg::Chunk(out)).await.is_err() {
                 return Err(EvidenceError::Cancelled);
             }
@@ -494,7 +496,7 @@ async fn fetch_artifact(
         rs.finish(&mut out);
         if !out.is_empty() {
             red.update(&out);
-            check(&out)?;
+            check(&rs)?;
             if tx.send(Msg::Chunk(out)).await.is_err() {
                 return Err(EvidenceError::Cancelled);
             }

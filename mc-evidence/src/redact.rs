@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind, StartKind};
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
 use serde::{Deserialize, Serialize};
@@ -208,6 +208,8 @@ impl Redactor {
         let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostFirst)
+            .start_kind(StartKind::Anchored)
+            .kind(Some(AhoCorasickKind::DFA))
             .build([
                 "bearer",
                 "api_key",
@@ -363,14 +365,24 @@ impl Redactor {
             redactor: self.clone(),
             carry: Vec::new(),
             counts: RedactionCounts::default(),
+            spans: Vec::new(),
+            check: false,
+            leak: None,
+            emitted: 0,
         }
     }
 
-    fn redact_segment(&self, seg: &mut [u8], spans: &mut Vec<Span>, counts: &mut RedactionCounts) {
+    /// Masks every match in `seg`; returns whether anything was masked.
+    fn redact_segment(
+        &self,
+        seg: &mut [u8],
+        spans: &mut Vec<Span>,
+        counts: &mut RedactionCounts,
+    ) -> bool {
         spans.clear();
         self.spans(seg, spans);
         if spans.is_empty() {
-            return;
+            return false;
         }
         spans.sort_unstable_by_key(|s| (s.start, std::cmp::Reverse(s.end), s.rule));
         // Union of spans; the first span of each merged run names it and is counted.
@@ -387,6 +399,7 @@ impl Redactor {
             write_mask(&mut seg[first.start..end], &self.labels[first.rule]);
             i = j;
         }
+        true
     }
 
     /// All matches of every rule in one line-free segment.
@@ -587,37 +600,59 @@ impl Redactor {
         }
     }
 
+    /// Keywords only count at a word start, so instead of scanning every byte with
+    /// the automaton, word starts whose first two bytes can begin a keyword are
+    /// tried with an anchored search.
     fn keyword_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
-        let mut from = 0;
-        while from < seg.len() {
-            let Some(m) = self.keywords.find(&seg[from..]) else {
-                break;
-            };
-            let at = from + m.start();
-            let boundary = at == 0 || !is_word(seg[at - 1]);
-            let (re, rule) = if m.pattern().as_usize() == 0 {
-                (&self.bearer, BEARER)
-            } else {
-                (&self.api_key, API_KEY)
-            };
-            let hit = if boundary {
-                Self::anchored_at(re, seg, at, 8192)
-            } else {
-                None
-            };
+        let n = seg.len();
+        let mut at = 0;
+        while at + 1 < n {
+            let b = seg[at];
+            let start = is_word(b) && (at == 0 || !is_word(seg[at - 1]));
+            if !(start && keyword_prefix(b, seg[at + 1])) {
+                at += 1;
+                continue;
+            }
+            let input = aho_corasick::Input::new(seg)
+                .range(at..)
+                .anchored(aho_corasick::Anchored::Yes);
+            let hit = self.keywords.find(input).and_then(|m| {
+                let (re, rule) = if m.pattern().as_usize() == 0 {
+                    (&self.bearer, BEARER)
+                } else {
+                    (&self.api_key, API_KEY)
+                };
+                Self::anchored_at(re, seg, at, 8192).map(|e| (e, rule))
+            });
             match hit {
-                Some(e) => {
+                Some((e, rule)) => {
                     out.push(Span {
                         start: at,
                         end: e,
                         rule,
                     });
-                    from = e;
+                    at = e;
                 }
-                None => from = at + 1,
+                None => at += 1,
             }
         }
     }
+}
+
+/// Whether a keyword can start with the bytes `a b` (ASCII case-insensitive).
+#[inline]
+fn keyword_prefix(a: u8, b: u8) -> bool {
+    matches!(
+        (a.to_ascii_lowercase(), b.to_ascii_lowercase()),
+        (b'b', b'e')
+            | (b'a', b'p' | b'k')
+            | (b't', b'o')
+            | (b's', b'e' | b'k')
+            | (b'p', b'a' | b'k')
+            | (b'r', b'k')
+            | (b'g', b'h' | b'i')
+            | (b'x', b'o')
+    )
 }
 
 /// Fills `dst` with `label` minus its `]`, `*` padding and a closing `]`, or all `*`
@@ -643,17 +678,23 @@ fn segments(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
         if pos >= bytes.len() {
             return None;
         }
-        let rest = &bytes[pos..];
-        let line_end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-        let (len, skip) = if line_end <= MAX_LINE {
-            (line_end, usize::from(line_end < rest.len()))
-        } else {
-            (long_line_cut(&rest[..MAX_LINE]), 0)
-        };
-        let seg = (pos, pos + len);
-        pos += len + skip;
-        Some(seg)
+        let (s, e, next) = next_segment(bytes, pos);
+        pos = next;
+        Some((s, e))
     })
+}
+
+/// The segment starting at `pos` (`pos < bytes.len()`): `(start, end, next start)`.
+#[inline]
+fn next_segment(bytes: &[u8], pos: usize) -> (usize, usize, usize) {
+    let rest = &bytes[pos..];
+    let line_end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+    let (len, skip) = if line_end <= MAX_LINE {
+        (line_end, usize::from(line_end < rest.len()))
+    } else {
+        (long_line_cut(&rest[..MAX_LINE]), 0)
+    };
+    (pos, pos + len, pos + len + skip)
 }
 
 fn long_line_cut(window: &[u8]) -> usize {
@@ -670,9 +711,32 @@ pub struct RedactStream {
     redactor: std::sync::Arc<Redactor>,
     carry: Vec<u8>,
     counts: RedactionCounts,
+    spans: Vec<Span>,
+    check: bool,
+    leak: Option<Finding>,
+    emitted: usize,
 }
 
 impl RedactStream {
+    /// With `on`, every segment (line) that was masked is scanned again after masking
+    /// and the first surviving match is kept for [`RedactStream::leak`].
+    ///
+    /// This is exactly [`Redactor::find`] over the stream's output, segment by
+    /// segment: a segment with no match was left untouched, and scanning the same
+    /// bytes with the same rules finds nothing again, so only masked segments can
+    /// hold a survivor (a mask joining neighbouring text into a new match).
+    #[must_use]
+    pub fn check_leaks(mut self, on: bool) -> Self {
+        self.check = on;
+        self
+    }
+
+    /// The first match that survived redaction (only with [`RedactStream::check_leaks`]);
+    /// offsets count from the start of the stream's output.
+    pub fn leak(&self) -> Option<&Finding> {
+        self.leak.as_ref()
+    }
+
     /// Redacts what can be redacted of `carry + chunk` and appends it to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         if self.carry.is_empty() {
@@ -722,13 +786,29 @@ impl RedactStream {
     }
 
     fn redact_into(&mut self, out: &mut [u8], base: usize) {
-        let mut spans = Vec::new();
         let region = &mut out[base..];
-        let segs: Vec<(usize, usize)> = segments(region).collect();
-        for (s, e) in segs {
-            self.redactor
-                .redact_segment(&mut region[s..e], &mut spans, &mut self.counts);
+        let mut pos = 0;
+        while pos < region.len() {
+            let (s, e, next) = next_segment(region, pos);
+            pos = next;
+            let seg = &mut region[s..e];
+            let masked = self
+                .redactor
+                .redact_segment(seg, &mut self.spans, &mut self.counts);
+            if masked && self.check && self.leak.is_none() {
+                self.spans.clear();
+                self.redactor.spans(seg, &mut self.spans);
+                if let Some(sp) = self.spans.first() {
+                    let at = self.emitted + s;
+                    self.leak = Some(Finding {
+                        rule: self.redactor.names[sp.rule].clone(),
+                        start: at + sp.start,
+                        end: at + sp.end,
+                    });
+                }
+            }
         }
+        self.emitted += region.len();
     }
 }
 
@@ -883,6 +963,37 @@ mod tests {
             s.finish(&mut out);
             prop_assert_eq!(out, whole);
         }
+    }
+
+    #[test]
+    fn inline_check_reports_a_mask_that_forms_a_new_match() {
+        // `];` only appears once the email is masked: the rescan must catch it.
+        let r = Arc::new(
+            Redactor::with_rules(&[CustomRule {
+                name: "semi".into(),
+                pattern: r"\];".into(),
+            }])
+            .unwrap(),
+        );
+        let text = b"ok line\nmail bob@example.com;x\n";
+        let mut out = Vec::new();
+        let mut s = r.stream().check_leaks(true);
+        s.push(text, &mut out);
+        s.finish(&mut out);
+        let leak = s.leak().expect("leak found").clone();
+        assert_eq!(leak.rule, "semi");
+        assert_eq!(&out[leak.start..leak.end], b"];");
+        assert_eq!(r.find(&out).len(), 1);
+        let mut off = r.stream();
+        let mut out2 = Vec::new();
+        off.push(text, &mut out2);
+        assert!(off.leak().is_none());
+        let (clean, _) = r.redact(b"no pii here\nmail bob@example.com x\n");
+        let mut s = r.stream().check_leaks(true);
+        let mut out3 = Vec::new();
+        s.push(b"no pii here\nmail bob@example.com x\n", &mut out3);
+        assert_eq!(out3, clean);
+        assert!(s.leak().is_none());
     }
 
     #[test]
