@@ -19,7 +19,9 @@
 //!    fresh tenant per run.
 //!
 //! The server is `MC_BENCH_DATABASE_URL`, else `MC_TEST_DATABASE_URL`, else
-//! `postgres://postgres@127.0.0.1:5432/test`.
+//! `postgres://postgres@127.0.0.1:5432/test`; for the Unix socket use
+//! `postgres://postgres@localhost/test?host=/var/run/postgresql`. The action bench
+//! prints the load average, which moves the figures a lot on a shared machine.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -545,11 +547,22 @@ async fn action_scenario(
 async fn bench_actions() {
     println!(
         "\naction round-trip through mc-actions on PostgreSQL (cancel of a running execution: \
-         idempotency lookup, flag, read, policy, HMAC step-up, one-transaction commit)"
+         idempotency record + execution in one read alongside the flag, policy, HMAC step-up, \
+         one-statement commit)"
     );
     let scale: i64 = env_or("MC_BENCH_ACTIONS", "1000")
         .parse()
         .expect("MC_BENCH_ACTIONS is a number");
+    let transport = if database_url().contains("host=/") {
+        "Unix socket"
+    } else {
+        "TCP"
+    };
+    println!(
+        "server: {} ({transport}); {}",
+        database_url(),
+        load_average()
+    );
     let durable = [true, false];
     for sync in durable {
         let mode = if sync {
@@ -560,6 +573,7 @@ async fn bench_actions() {
         println!("{mode}:");
         let (f, _) = action_scenario("concurrency 1, latency per action", sync, 1, 1, scale).await;
         f.print(5.0);
+        println!("  ({})", load_average());
         for tenants in [1usize, 16] {
             let (f, tput) = action_scenario(
                 &format!("16 clients, {tenants} tenant(s), latency"),
@@ -583,6 +597,18 @@ async fn bench_actions() {
     }
 }
 
+/// The machine's load average (`/proc/loadavg`), printed next to the figures since
+/// other work on the machine moves them a lot.
+fn load_average() -> String {
+    match std::fs::read_to_string("/proc/loadavg") {
+        Ok(s) => format!(
+            "load average {}",
+            s.split_whitespace().take(3).collect::<Vec<_>>().join(", ")
+        ),
+        Err(_) => "load average unknown".to_string(),
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args()
@@ -598,5 +624,6 @@ async fn main() {
     }
     if wants("actions") {
         bench_actions().await;
+        println!("done; {}", load_average());
     }
 }

@@ -3,7 +3,11 @@
 //!
 //! # How `commit` stays one unit of work across replicas
 //!
-//! Everything runs in one `READ COMMITTED` transaction, in this order:
+//! `commit` normally runs as one call of the `mc_commit` function ([`crate::unit`],
+//! ADR 0304), which does the steps below in the same order inside one statement. The
+//! multi-statement transaction here is its fallback (a chain head that keeps moving)
+//! and the path for units naming another tenant. Everything runs in one
+//! `READ COMMITTED` transaction, in this order:
 //!
 //! 1. **Idempotency first.** The record is *inserted* first with
 //!    `ON CONFLICT DO NOTHING`. If another transaction holds the same

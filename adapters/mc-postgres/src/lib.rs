@@ -19,6 +19,15 @@
 //!
 //! It passes mc-core's conformance suites unchanged, like the in-memory adapter.
 //!
+//! A commit is **one round trip**: the server-side function `mc_commit` (migration
+//! 0004) runs the whole unit of work as one statement, with the audit events sealed in
+//! Rust by mc-core onto this process's hint of the tenant's chain head, which the
+//! function verifies under the head lock (a stale hint is corrected and the events
+//! re-sealed; ADR 0304). `action_context` reads the idempotency record and the
+//! execution in one statement, so an mc-actions action costs two round trips.
+//! For a server on the same host, a Unix socket URL
+//! (`postgres://user@localhost/db?host=/var/run/postgresql`) is cheaper than TCP.
+//!
 //! ```no_run
 //! use mc_core::{ActionCommit, Digest, Execution, ExecutionId, ExecutionQuery,
 //!               ExecutionStore, TenantId};
