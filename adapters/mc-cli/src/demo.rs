@@ -7,8 +7,8 @@ use std::sync::Arc;
 use mc_actions::{ActionError, ActionRequest, ActionService, HmacStepUp};
 use mc_core::{
     ActionCommit, ActionKind, Actor, ActorId, AuditLog, Clock, Digest, Execution, ExecutionId,
-    ExecutionState, ExecutionStore, Flag, FlagStore, IdempotencyKey, ManualClock,
-    MemoryFlagStore, MemoryStore, StepUpBinding, TenantId, Transition, verify_chain,
+    ExecutionState, ExecutionStore, Flag, FlagStore, IdempotencyKey, ManualClock, MemoryFlagStore,
+    MemoryStore, StepUpBinding, TenantId, Transition, verify_chain,
 };
 use time::macros::datetime;
 
@@ -22,7 +22,10 @@ pub struct DemoArgs {
 
 /// Runs the demo; exit code 1 if any step does not behave as the story says.
 pub fn run(args: DemoArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mc demo: cannot start the runtime: {e}");
@@ -80,7 +83,9 @@ async fn story(args: DemoArgs) -> anyhow::Result<()> {
     let store = MemoryStore::new();
     let flags = MemoryFlagStore::new();
     let clock = ManualClock::new(datetime!(2025-12-10 18:04:21 UTC));
-    let step_up = Arc::new(HmacStepUp::new(b"mc demo step-up key, 32 bytes!!!".to_vec()));
+    let step_up = Arc::new(HmacStepUp::new(
+        b"mc demo step-up key, 32 bytes!!!".to_vec(),
+    ));
     let service = ActionService::new(
         Arc::new(store.clone()),
         Arc::new(flags.clone()),
@@ -91,10 +96,15 @@ async fn story(args: DemoArgs) -> anyhow::Result<()> {
     let alice = Actor::new(ActorId::new("alice@company")?, tenant.clone(), ["operator"]);
     let victor = Actor::new(ActorId::new("victor@company")?, tenant.clone(), ["viewer"]);
 
-    println!("Maestro Conductor {} — Controlled Actions demo (in-memory stores)", env!("CARGO_PKG_VERSION"));
+    println!(
+        "Maestro Conductor {} — Controlled Actions demo (in-memory stores)",
+        env!("CARGO_PKG_VERSION")
+    );
 
     step(1, "Tenant `acme` and its flags");
-    flags.set(&tenant, Flag::ConsoleActionsEnabled, true).await?;
+    flags
+        .set(&tenant, Flag::ConsoleActionsEnabled, true)
+        .await?;
     for (flag, on) in flags.all(&tenant).await? {
         println!("   {flag:<24} {}", if on { "on" } else { "off" });
     }
@@ -140,16 +150,21 @@ async fn story(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     step(4, "victor (viewer) tries to retry");
-    expect_refusal(service.perform(retry_req(&victor, "victor-1")?).await, |e| {
-        matches!(e, ActionError::NotAllowed { .. })
-    })?;
+    expect_refusal(
+        service.perform(retry_req(&victor, "victor-1")?).await,
+        |e| matches!(e, ActionError::NotAllowed { .. }),
+    )?;
 
     step(5, "alice (operator) retries without step-up");
-    expect_refusal(service.perform(retry_req(&alice, "retry-7f3a")?).await, |e| {
-        matches!(e, ActionError::StepUpRequired { .. })
-    })?;
+    expect_refusal(
+        service.perform(retry_req(&alice, "retry-7f3a")?).await,
+        |e| matches!(e, ActionError::StepUpRequired { .. }),
+    )?;
 
-    step(6, "alice completes a step-up ceremony for exactly this action");
+    step(
+        6,
+        "alice completes a step-up ceremony for exactly this action",
+    );
     let binding = StepUpBinding {
         tenant: tenant.clone(),
         actor: alice.sub.clone(),
@@ -157,7 +172,9 @@ async fn story(args: DemoArgs) -> anyhow::Result<()> {
         execution_id: exec_id.clone(),
     };
     let grant = step_up.issue(&binding, clock.now());
-    println!("   grant bound to acme / alice@company / retry / exec_123, single use, expires in 5m");
+    println!(
+        "   grant bound to acme / alice@company / retry / exec_123, single use, expires in 5m"
+    );
 
     step(7, "retry with the grant: accepted");
     let mut req = retry_req(&alice, "retry-7f3a")?;
@@ -168,11 +185,17 @@ async fn story(args: DemoArgs) -> anyhow::Result<()> {
     step(8, "the same retry again (same Idempotency-Key)");
     let again = service.perform(retry_req(&alice, "retry-7f3a")?).await?;
     println!("   202 Accepted {}", serde_json::to_string(&again)?);
-    anyhow::ensure!(again.idempotent_replay, "the repeat must be answered from the record");
+    anyhow::ensure!(
+        again.idempotent_replay,
+        "the repeat must be answered from the record"
+    );
     anyhow::ensure!(again.audit_event_id == first.audit_event_id, "same outcome");
     println!("   → first outcome returned, no second effect, no second audit event");
 
-    step(9, "attempt 2 fails too; alice replays it as a new execution");
+    step(
+        9,
+        "attempt 2 fails too; alice replays it as a new execution",
+    );
     host_transition(&store, &clock, &tenant, &exec_id, ExecutionState::Running).await?;
     host_transition(&store, &clock, &tenant, &exec_id, ExecutionState::Failed).await?;
     clock.advance(time::Duration::seconds(42));
@@ -193,10 +216,20 @@ async fn story(args: DemoArgs) -> anyhow::Result<()> {
         .replay
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("replay must name the new execution"))?;
-    println!("   202 Accepted: new execution {} (parent {}, root {})", child.id, child.parent, child.root);
+    println!(
+        "   202 Accepted: new execution {} (parent {}, root {})",
+        child.id, child.parent, child.root
+    );
     let stored = store.get(&tenant, &child.id).await?;
-    anyhow::ensure!(stored.manifest_digest.as_str() == store.get(&tenant, &exec_id).await?.manifest_digest.as_str());
-    println!("   same manifest {}… and inputs {}…", &stored.manifest_digest.as_str()[..12], &stored.inputs_digest.as_str()[..12]);
+    anyhow::ensure!(
+        stored.manifest_digest.as_str()
+            == store.get(&tenant, &exec_id).await?.manifest_digest.as_str()
+    );
+    println!(
+        "   same manifest {}… and inputs {}…",
+        &stored.manifest_digest.as_str()[..12],
+        &stored.inputs_digest.as_str()[..12]
+    );
 
     step(10, "the audit chain of tenant acme");
     let events = store.read(&tenant, 0, 1000).await?;
@@ -205,7 +238,10 @@ async fn story(args: DemoArgs) -> anyhow::Result<()> {
     }
     verify_chain(&events)?;
     let n = store.verify(&tenant).await?;
-    println!("   chain verified: {n} events, head {}…", &events[events.len() - 1].hash[..16]);
+    println!(
+        "   chain verified: {n} events, head {}…",
+        &events[events.len() - 1].hash[..16]
+    );
     anyhow::ensure!(n == 2, "two accepted actions, two events");
 
     let mut tampered = events.clone();
@@ -222,7 +258,11 @@ async fn story(args: DemoArgs) -> anyhow::Result<()> {
             out.write_all(b"\n")?;
         }
         out.flush()?;
-        println!("   audit log written to {} ({} lines)", path.display(), events.len());
+        println!(
+            "   audit log written to {} ({} lines)",
+            path.display(),
+            events.len()
+        );
     }
     println!("\nDone.");
     Ok(())

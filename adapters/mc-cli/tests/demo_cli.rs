@@ -15,7 +15,11 @@ fn demo_tells_the_story_and_exports_a_verifiable_audit_log() {
         .output()
         .expect("run mc demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "mc demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mc demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in [
         "refused [not_allowed]",
         "refused [step_up_required]",
@@ -24,7 +28,10 @@ fn demo_tells_the_story_and_exports_a_verifiable_audit_log() {
         "chain verified: 2 events",
         "is detected",
     ] {
-        assert!(stdout.contains(line), "demo output lacks {line:?}:\n{stdout}");
+        assert!(
+            stdout.contains(line),
+            "demo output lacks {line:?}:\n{stdout}"
+        );
     }
 
     let text = std::fs::read_to_string(&audit).unwrap();
