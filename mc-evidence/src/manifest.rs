@@ -150,7 +150,7 @@ impl EvidenceManifest {
 
     /// Signs the manifest as an in-toto statement in a DSSE envelope.
     pub fn sign(&self, key: &EvidenceKey) -> Envelope {
-        self.statement().sign(key)
+        Statement::sign_manifest(self, key)
     }
 
     /// Pretty JSON.

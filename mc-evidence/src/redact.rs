@@ -169,9 +169,21 @@ fn anchored(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("built-in redaction pattern: {e}"))
 }
 
+/// `[A-Za-z0-9_]` as a lookup table (one load per byte in the scanning loops).
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'_';
+        i += 1;
+    }
+    t
+};
+
 #[inline]
 fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    WORD[b as usize]
 }
 
 #[inline]
@@ -462,6 +474,13 @@ impl Redactor {
                 || ((b == b'+' || b == b'(') && i + 1 < n && seg[i + 1].is_ascii_digit());
             if !starts {
                 i += 1;
+                if is_word(b) {
+                    // A word that starts with a letter: nothing in it can start a
+                    // number (a digit inside a word has a word byte before it).
+                    while i < n && is_word(seg[i]) {
+                        i += 1;
+                    }
+                }
                 continue;
             }
             if i > 0 && is_word(seg[i - 1]) {
@@ -606,34 +625,42 @@ impl Redactor {
     fn keyword_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
         let n = seg.len();
         let mut at = 0;
-        while at + 1 < n {
-            let b = seg[at];
-            let start = is_word(b) && (at == 0 || !is_word(seg[at - 1]));
-            if !(start && keyword_prefix(b, seg[at + 1])) {
+        loop {
+            // To the next word start.
+            while at < n && !is_word(seg[at]) {
                 at += 1;
-                continue;
             }
-            let input = aho_corasick::Input::new(seg)
-                .range(at..)
-                .anchored(aho_corasick::Anchored::Yes);
-            let hit = self.keywords.find(input).and_then(|m| {
-                let (re, rule) = if m.pattern().as_usize() == 0 {
-                    (&self.bearer, BEARER)
-                } else {
-                    (&self.api_key, API_KEY)
-                };
-                Self::anchored_at(re, seg, at, 8192).map(|e| (e, rule))
-            });
-            match hit {
-                Some((e, rule)) => {
+            if at + 1 >= n {
+                return;
+            }
+            let mut next = at + 1;
+            if keyword_prefix(seg[at], seg[at + 1]) {
+                let input = aho_corasick::Input::new(seg)
+                    .range(at..)
+                    .anchored(aho_corasick::Anchored::Yes);
+                let hit = self.keywords.find(input).and_then(|m| {
+                    let (re, rule) = if m.pattern().as_usize() == 0 {
+                        (&self.bearer, BEARER)
+                    } else {
+                        (&self.api_key, API_KEY)
+                    };
+                    Self::anchored_at(re, seg, at, 8192).map(|e| (e, rule))
+                });
+                if let Some((e, rule)) = hit {
                     out.push(Span {
                         start: at,
                         end: e,
                         rule,
                     });
-                    at = e;
+                    next = e;
                 }
-                None => at += 1,
+            }
+            // The rest of the word (no keyword starts inside a word).
+            at = next;
+            if at > 0 && is_word(seg[at - 1]) {
+                while at < n && is_word(seg[at]) {
+                    at += 1;
+                }
             }
         }
     }

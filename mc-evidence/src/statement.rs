@@ -76,6 +76,55 @@ impl Statement {
         }
     }
 
+    /// The JSON payload of the statement for `manifest`, byte for byte what
+    /// `serde_json::to_vec(&Statement::for_manifest(manifest.clone()))` gives, but
+    /// serialised once from borrowed data (no clone of the manifest).
+    pub fn payload_for(manifest: &EvidenceManifest) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct DigestRef<'a> {
+            sha256: &'a str,
+        }
+        #[derive(Serialize)]
+        struct SubjectRef<'a> {
+            name: &'a str,
+            digest: DigestRef<'a>,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct StatementRef<'a> {
+            #[serde(rename = "_type")]
+            type_: &'a str,
+            subject: Vec<SubjectRef<'a>>,
+            predicate_type: &'a str,
+            predicate: &'a EvidenceManifest,
+        }
+        let st = StatementRef {
+            type_: STATEMENT_TYPE,
+            subject: manifest
+                .artifacts
+                .iter()
+                .map(|a| SubjectRef {
+                    name: &a.name,
+                    digest: DigestRef {
+                        sha256: a.delivered_sha256().as_str(),
+                    },
+                })
+                .collect(),
+            predicate_type: PREDICATE_TYPE,
+            predicate: manifest,
+        };
+        // ~470 bytes of JSON per artifact; one allocation up front.
+        let mut out = Vec::with_capacity(1024 + manifest.artifacts.len() * 512);
+        // Plain data into a Vec; serialising cannot fail.
+        let _ = serde_json::to_writer(&mut out, &st);
+        out
+    }
+
+    /// Signs the statement for `manifest` without building a [`Statement`].
+    pub fn sign_manifest(manifest: &EvidenceManifest, key: &EvidenceKey) -> Envelope {
+        Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &Self::payload_for(manifest), key)
+    }
+
     /// Serialises and signs the statement into a DSSE envelope.
     pub fn sign(&self, key: &EvidenceKey) -> Envelope {
         // A statement is plain data; serialising it cannot fail.
@@ -182,4 +231,46 @@ pub async fn verify_subjects(
         }
     }
     Ok(statement.subject.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{ArtifactEntry, Redacted};
+    use crate::redact::RedactionCounts;
+    use mc_core::{Digest, ExecutionId, TenantId};
+
+    #[test]
+    fn borrowed_payload_equals_the_owned_statement() {
+        let mut m = EvidenceManifest::new(
+            TenantId::new("acme").unwrap(),
+            ExecutionId::new("exec_1").unwrap(),
+            time::macros::datetime!(2025-12-10 18:00 UTC),
+        );
+        for (i, redacted) in [false, true, false].into_iter().enumerate() {
+            m.artifacts.push(ArtifactEntry {
+                name: format!("artifacts/logs/run-{i}.log"),
+                kind: Some("logs".into()),
+                media_type: "text/plain".into(),
+                size: 10 + i as u64,
+                sha256: Digest::of(format!("orig {i}").as_bytes()),
+                uri: (!redacted).then(|| format!("memory://mc/x/{i}?sig=\"q\"")),
+                uri_expires_at: None,
+                redacted: redacted.then(|| Redacted {
+                    sha256: Digest::of(b"red"),
+                    redactions: RedactionCounts::default(),
+                }),
+            });
+        }
+        let owned = serde_json::to_vec(&Statement::for_manifest(m.clone())).unwrap();
+        assert_eq!(Statement::payload_for(&m), owned);
+        let key = EvidenceKey::from_seed([9; 32]);
+        let env = m.sign(&key);
+        let st = verify_envelope(&env, &key.verifying_key()).unwrap();
+        assert_eq!(st, Statement::for_manifest(m));
+        assert_eq!(
+            st.sha256_of("artifacts/logs/run-1.log"),
+            Some(Digest::of(b"red").as_str())
+        );
+    }
 }
