@@ -387,6 +387,7 @@ pub(crate) async fn commit(store: &PgStore, c: &ActionCommit) -> Result<CommitRe
                 }
                 stale += 1;
                 if stale >= MAX_STALE {
+                    tracing::debug!(tenant = %c.tenant, "chain head kept moving; multi-statement commit");
                     // Still holding the slot: the fallback never waits for it while
                     // holding database locks, so this cannot deadlock.
                     let r = store.commit_in_tx(c).await;

@@ -253,3 +253,61 @@ async fn action_context_reads_record_and_execution_together() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_racing_appends_from_another_replica_keep_one_chain() {
+    with_store(4, |ctx: Ctx| async move {
+        let a = ctx.store.clone();
+        let b = ctx.replica(4).await;
+        for i in 0..20 {
+            create(&a, &exec(&format!("exec_{i}"), ExecutionState::Running)).await;
+        }
+        // Replica A keeps moving the chain while B commits: B's hint is stale again
+        // and again (re-seal, or the multi-statement fallback after 3 in a row).
+        let appender = {
+            let a = a.clone();
+            tokio::spawn(async move {
+                for _ in 0..60 {
+                    a.append(NewAuditEvent::exec_action(
+                        &tenant(),
+                        &ActorId::new("bob@company").unwrap(),
+                        &ExecutionId::new("exec_0").unwrap(),
+                        ActionKind::Retry,
+                        "noise",
+                        T0,
+                    ))
+                    .await
+                    .unwrap();
+                }
+            })
+        };
+        let committer = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for i in 0..20 {
+                    let e = exec(&format!("exec_{i}"), ExecutionState::Running);
+                    let r = b
+                        .commit(cancel(&e, &format!("k{i}"), "stuck"))
+                        .await
+                        .unwrap();
+                    seqs.extend(committed_seqs(&r));
+                }
+                seqs
+            })
+        };
+        appender.await.unwrap();
+        let seqs = committer.await.unwrap();
+        assert_eq!(seqs.len(), 20);
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        assert_eq!(a.verify(&tenant()).await.unwrap(), 80);
+        for i in 0..20 {
+            let got = a
+                .get(&tenant(), &ExecutionId::new(format!("exec_{i}")).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(got.state, ExecutionState::Cancelled);
+        }
+    })
+    .await;
+}
