@@ -241,7 +241,12 @@ fn micro(pool: &[Vec<u8>]) {
         s.push(c, &mut out);
     }
     let redact = rate(t);
-    let (red, _) = r.redact(&buf);
+    let (red, counts) = r.redact(&buf);
+    println!(
+        "micro: redacted sha256 {} counts {}",
+        hex::encode(sha2::Sha256::digest(&red)),
+        serde_json::to_string(&counts).unwrap()
+    );
     let t = Cpu::now();
     let leaks = r.find(&red).len();
     let find = rate(t);

@@ -417,9 +417,8 @@ impl Redactor {
     /// All matches of every rule in one line-free segment.
     fn spans(&self, seg: &[u8], out: &mut Vec<Span>) {
         self.email_spans(seg, out);
-        self.number_spans(seg, out);
+        self.word_spans(seg, out);
         self.ipv6_spans(seg, out);
-        self.keyword_spans(seg, out);
         if let Some(custom) = &self.custom {
             for m in custom.find_iter(seg) {
                 out.push(Span {
@@ -462,62 +461,106 @@ impl Redactor {
         }
     }
 
-    /// Cards, phones and IPv4 addresses: every rule starts at a digit, `+` or `(`
-    /// with no word character before it. Runs with too few digits to be any of them
-    /// are skipped without running a regex, which keeps timestamps and ids cheap.
-    fn number_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+    /// One pass over the words of a segment for the two word-anchored scanners:
+    /// numbers (cards, phones, IPv4 — they start at a digit, `+` or `(` with no
+    /// word byte before it) and keywords (bearer tokens, API keys — they start at a
+    /// word start). Each scanner keeps its own cursor (`num_until`, `kw_until`), so
+    /// a match of one never hides a match of the other; the union of both is
+    /// masked. Runs with too few digits to be any number rule are skipped without
+    /// running a regex, which keeps timestamps and ids cheap.
+    fn word_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
         let n = seg.len();
-        let mut i = 0;
-        while i < n {
-            let b = seg[i];
-            let starts = b.is_ascii_digit()
-                || ((b == b'+' || b == b'(') && i + 1 < n && seg[i + 1].is_ascii_digit());
-            if !starts {
-                i += 1;
-                if is_word(b) {
-                    // A word that starts with a letter: nothing in it can start a
-                    // number (a digit inside a word has a word byte before it).
-                    while i < n && is_word(seg[i]) {
-                        i += 1;
+        let mut p = 0;
+        let mut num_until = 0;
+        let mut kw_until = 0;
+        while p < n {
+            let b = seg[p];
+            if !is_word(b) {
+                if (b == b'+' || b == b'(')
+                    && p >= num_until
+                    && p + 1 < n
+                    && seg[p + 1].is_ascii_digit()
+                {
+                    if p > 0 && is_word(seg[p - 1]) {
+                        // `a+1`, `f(2`: the word after is not a number start.
+                        let mut q = p + 1;
+                        while q < n && is_word(seg[q]) {
+                            q += 1;
+                        }
+                        num_until = q;
+                    } else {
+                        num_until = self.number_at(seg, p, out).max(p + 1);
                     }
                 }
+                p += 1;
                 continue;
             }
-            if i > 0 && is_word(seg[i - 1]) {
-                // Inside a word (`abc123`, `a+1`): skip the rest of the word.
-                i += 1;
-                while i < n && is_word(seg[i]) {
-                    i += 1;
-                }
-                continue;
+            // `p` is a word start: the loop only stops on word bytes here.
+            if b.is_ascii_digit() && p >= num_until {
+                num_until = self.number_at(seg, p, out).max(p + 1);
             }
-            // The token: digits joined by single separators.
-            let s = i;
-            let mut j = i + 1;
-            let mut digits = usize::from(b.is_ascii_digit());
-            let mut dots = 0;
-            while j < n {
-                let c = seg[j];
-                if c.is_ascii_digit() {
-                    digits += 1;
-                    j += 1;
-                } else if matches!(c, b' ' | b'.' | b'-' | b'(' | b')')
-                    && j + 1 < n
-                    && (seg[j + 1].is_ascii_digit() || (c == b')' && seg[j + 1] == b' '))
-                {
-                    dots += usize::from(c == b'.');
-                    j += 1;
-                } else {
-                    break;
-                }
+            if p >= kw_until
+                && p + 1 < n
+                && keyword_prefix(b, seg[p + 1])
+                && let Some(e) = self.keyword_at(seg, p, out)
+            {
+                kw_until = e;
             }
-            let plausible =
-                digits >= 10 || (dots >= 3 && digits >= 4) || (b == b'+' && digits >= 8);
-            if plausible {
-                self.number_token(seg, s, j, digits, dots, out);
+            p += 1;
+            while p < n && is_word(seg[p]) {
+                p += 1;
             }
-            i = j.max(i + 1);
         }
+    }
+
+    /// The number token starting at `s` (digits joined by single separators): tries
+    /// the number rules in it when it has enough digits; returns its end.
+    fn number_at(&self, seg: &[u8], s: usize, out: &mut Vec<Span>) -> usize {
+        let n = seg.len();
+        let b = seg[s];
+        let mut j = s + 1;
+        let mut digits = usize::from(b.is_ascii_digit());
+        let mut dots = 0;
+        while j < n {
+            let c = seg[j];
+            if c.is_ascii_digit() {
+                digits += 1;
+                j += 1;
+            } else if matches!(c, b' ' | b'.' | b'-' | b'(' | b')')
+                && j + 1 < n
+                && (seg[j + 1].is_ascii_digit() || (c == b')' && seg[j + 1] == b' '))
+            {
+                dots += usize::from(c == b'.');
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let plausible = digits >= 10 || (dots >= 3 && digits >= 4) || (b == b'+' && digits >= 8);
+        if plausible {
+            self.number_token(seg, s, j, digits, dots, out);
+        }
+        j
+    }
+
+    /// A bearer token or API key starting at the word start `at`; returns its end.
+    fn keyword_at(&self, seg: &[u8], at: usize, out: &mut Vec<Span>) -> Option<usize> {
+        let input = aho_corasick::Input::new(seg)
+            .range(at..)
+            .anchored(aho_corasick::Anchored::Yes);
+        let m = self.keywords.find(input)?;
+        let (re, rule) = if m.pattern().as_usize() == 0 {
+            (&self.bearer, BEARER)
+        } else {
+            (&self.api_key, API_KEY)
+        };
+        let e = Self::anchored_at(re, seg, at, 8192)?;
+        out.push(Span {
+            start: at,
+            end: e,
+            rule,
+        });
+        Some(e)
     }
 
     /// Tries card, phone and IPv4 at each possible start inside the token `s..j`.
@@ -615,52 +658,6 @@ impl Redactor {
                     end: e,
                     rule: IPV6,
                 });
-            }
-        }
-    }
-
-    /// Keywords only count at a word start, so instead of scanning every byte with
-    /// the automaton, word starts whose first two bytes can begin a keyword are
-    /// tried with an anchored search.
-    fn keyword_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
-        let n = seg.len();
-        let mut at = 0;
-        loop {
-            // To the next word start.
-            while at < n && !is_word(seg[at]) {
-                at += 1;
-            }
-            if at + 1 >= n {
-                return;
-            }
-            let mut next = at + 1;
-            if keyword_prefix(seg[at], seg[at + 1]) {
-                let input = aho_corasick::Input::new(seg)
-                    .range(at..)
-                    .anchored(aho_corasick::Anchored::Yes);
-                let hit = self.keywords.find(input).and_then(|m| {
-                    let (re, rule) = if m.pattern().as_usize() == 0 {
-                        (&self.bearer, BEARER)
-                    } else {
-                        (&self.api_key, API_KEY)
-                    };
-                    Self::anchored_at(re, seg, at, 8192).map(|e| (e, rule))
-                });
-                if let Some((e, rule)) = hit {
-                    out.push(Span {
-                        start: at,
-                        end: e,
-                        rule,
-                    });
-                    next = e;
-                }
-            }
-            // The rest of the word (no keyword starts inside a word).
-            at = next;
-            if at > 0 && is_word(seg[at - 1]) {
-                while at < n && is_word(seg[at]) {
-                    at += 1;
-                }
             }
         }
     }
