@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod policy_cmd;
+mod serve_cmd;
 
 /// Maestro Conductor control plane.
 #[derive(Debug, Parser)]
@@ -23,6 +24,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Policy Pack QA: test packs (opa-test compatible), evaluate inputs, flake reports.
     Policy(policy_cmd::PolicyArgs),
+    /// Serve the console HTTP API (spec §5.1) on the in-memory default or PostgreSQL.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +33,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Policy(args) => policy_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     }
 }

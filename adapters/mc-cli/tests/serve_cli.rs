@@ -1,0 +1,177 @@
+//! `mc serve` end to end: start the binary on a free port, read the printed demo
+//! tokens, run the demo step-up ceremony and a retry over plain HTTP/1.1.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One request on a fresh connection; returns (status, body).
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status: u16 = raw[9..12].parse().unwrap();
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = s.split_once("\r\n").unwrap();
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+#[test]
+fn serve_prints_tokens_and_serves_the_demo_ceremony() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mc"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Server(child);
+    let mut addr = None;
+    let mut alice = None;
+    let mut carol = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("mc serve: listening on http://") {
+            addr = Some(rest.split_whitespace().next().unwrap().to_string());
+        }
+        for (name, slot) in [("ALICE", &mut alice), ("CAROL", &mut carol)] {
+            if let Some(rest) = line
+                .trim()
+                .strip_prefix(&format!("export MC_TOKEN_{name}="))
+            {
+                *slot = Some(rest.split_whitespace().next().unwrap().to_string());
+            }
+        }
+        if line.contains(":retry") {
+            break; // the last line of the banner
+        }
+    }
+    let addr = addr.expect("address printed");
+    let alice = format!("Bearer {}", alice.expect("alice's token printed"));
+    let carol = format!("Bearer {}", carol.expect("carol's token printed"));
+
+    let (status, body) = request(
+        &addr,
+        "GET",
+        "/api/executions?state=failed",
+        &[("Authorization", &alice)],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<_> = json(&body)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["exec_1005", "exec_1001"]);
+
+    let h = vec![
+        ("Authorization", alice.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, body) = request(
+        &addr,
+        "POST",
+        "/api/stepup/challenge",
+        &h,
+        r#"{"action":"retry","executionId":"exec_1001"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let challenge = json(&body)["challengeId"].as_str().unwrap().to_string();
+    let (status, body) = request(
+        &addr,
+        "POST",
+        "/api/stepup/verify",
+        &h,
+        &format!(r#"{{"challengeId":"{challenge}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let grant = json(&body)["grant"].as_str().unwrap().to_string();
+
+    let mut with_key = h.clone();
+    with_key.push(("Idempotency-Key", "cli-1"));
+    let action = format!(r#"{{"reason":"transient_error","stepUp":"{grant}"}}"#);
+    let (status, body) = request(
+        &addr,
+        "POST",
+        "/api/executions/exec_1001:retry",
+        &with_key,
+        &action,
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(json(&body)["attempt"], 2);
+    let (status, again) = request(
+        &addr,
+        "POST",
+        "/api/executions/exec_1001:retry",
+        &with_key,
+        &action,
+    );
+    assert_eq!(status, 202);
+    assert_eq!(json(&again)["idempotentReplay"], true);
+
+    // A read-only token cannot write; the evidence manifest lists the seeded log.
+    let c = [
+        ("Authorization", carol.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, _) = request(&addr, "POST", "/api/executions/exec_1002:cancel", &c, "{}");
+    assert_eq!(status, 403);
+    let (status, body) = request(&addr, "GET", "/api/executions/exec_1003/evidence", &c, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body)["manifest"]["artifacts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(json(&body)["envelope"].is_object());
+}
