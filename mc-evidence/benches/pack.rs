@@ -129,6 +129,7 @@ fn manifest_10k() -> (Duration, Duration, usize) {
             )
         })
         .collect();
+    let cpu = thread_cpu();
     let t = Instant::now();
     let mut m = EvidenceManifest::new(tenant.clone(), exec.clone(), now);
     let expires = now + time::Duration::minutes(10);
@@ -150,6 +151,10 @@ fn manifest_10k() -> (Duration, Duration, usize) {
     let pretty = t.elapsed();
     let env = m.sign(&key);
     let assembled = t.elapsed();
+    eprintln!(
+        "  manifest CPU time (this thread; load-independent): {:.1} ms",
+        (thread_cpu() - cpu).as_secs_f64() * 1e3
+    );
     eprintln!(
         "  manifest steps: entries + URL signing {:.1} ms, pretty JSON {:.1} ms, statement + DSSE signing {:.1} ms",
         urls.as_secs_f64() * 1e3,
