@@ -185,8 +185,9 @@ fn keygen(out: &Path, force: bool) -> anyhow::Result<()> {
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let pem = key.to_pkcs8_pem()?;
     opts.open(out)
-        .and_then(|mut f| f.write_all(key.to_pkcs8_pem()?.as_bytes()))
+        .and_then(|mut f| f.write_all(pem.as_bytes()))
         .with_context(|| format!("writing {}", out.display()))?;
     std::fs::write(&pubp, public_key_to_pem(&key.verifying_key())?)
         .with_context(|| format!("writing {}", pubp.display()))?;

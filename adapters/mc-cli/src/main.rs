@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod evidence_cmd;
 mod policy_cmd;
 mod serve_cmd;
 
@@ -26,6 +27,8 @@ enum Command {
     Policy(policy_cmd::PolicyArgs),
     /// Serve the console HTTP API (spec §5.1) on the in-memory default or PostgreSQL.
     Serve(serve_cmd::ServeArgs),
+    /// Evidence & disclosure: keygen, pack, unpack, verify, manifest.
+    Evidence(evidence_cmd::EvidenceArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +37,6 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Policy(args) => policy_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Evidence(args) => evidence_cmd::run(args),
     }
 }
