@@ -203,13 +203,13 @@ fn keygen(out: &Path, force: bool) -> anyhow::Result<()> {
 fn read_key(path: &Path) -> anyhow::Result<EvidenceKey> {
     let pem =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(EvidenceKey::from_pkcs8_pem(&pem).with_context(|| path.display().to_string())?)
+    EvidenceKey::from_pkcs8_pem(&pem).with_context(|| path.display().to_string())
 }
 
 fn read_pub(path: &Path) -> anyhow::Result<mc_evidence::dsse::PublicKey> {
     let pem =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(public_key_from_pem(&pem).with_context(|| path.display().to_string())?)
+    public_key_from_pem(&pem).with_context(|| path.display().to_string())
 }
 
 /// A directory (or `file:///dir`) as a blob store.

@@ -189,7 +189,7 @@ fn eval_is_conftest_style() {
 
     let (code, out, _) = run(mc()
         .args(["policy", "eval", "--pack"])
-        .arg(&policy())
+        .arg(policy())
         .args(["--namespace", "residency", "--format", "json", "--input"])
         .arg(fixtures.join("cross_region_read.json")));
     assert_eq!(code, 0, "warnings alone pass: {out}");
