@@ -563,6 +563,17 @@ impl Redactor {
         Some(e)
     }
 
+    /// The longest end `e <= greedy` at a digit-group boundary such that `p..e` is a
+    /// Luhn-valid card. The card pattern is greedy: in `4111 1111 1111 1111 4` it takes
+    /// the trailing group too and the 17 digits fail Luhn, yet the first 16 digits are a
+    /// card that must not survive (found by the chunking proptest).
+    fn luhn_end(seg: &[u8], p: usize, greedy: usize) -> Option<usize> {
+        (p + 1..=greedy).rev().find(|&e| {
+            let at_boundary = e == greedy || matches!(seg[e], b' ' | b'-');
+            at_boundary && seg[e - 1].is_ascii_digit() && luhn_ok(&seg[p..e])
+        })
+    }
+
     /// Tries card, phone and IPv4 at each possible start inside the token `s..j`.
     /// `digits` and `dots` are upper bounds for every sub-start, so rules that need
     /// more digits (card ≥ 13, phone ≥ 7) or dots (IPv4: 3) are not even tried.
@@ -588,7 +599,7 @@ impl Redactor {
                 let hit = try_card
                     .then(|| Self::anchored_at(&self.card, seg, p, 64))
                     .flatten()
-                    .filter(|&e| luhn_ok(&seg[p..e]))
+                    .and_then(|g| Self::luhn_end(seg, p, g))
                     .map(|e| (e, CARD))
                     .or_else(|| {
                         try_phone
@@ -945,6 +956,25 @@ mod tests {
     fn shared() -> Arc<Redactor> {
         static R: std::sync::OnceLock<Arc<Redactor>> = std::sync::OnceLock::new();
         R.get_or_init(|| Arc::new(Redactor::builtin())).clone()
+    }
+
+    #[test]
+    fn card_followed_by_another_digit_group_is_still_redacted() {
+        let r = shared();
+        for text in [
+            "4111 1111 1111 1111 4::",
+            "4111 1111 1111 1111 4",
+            "x 4111-1111-1111-1111-42 y",
+        ] {
+            let (out, counts) = r.redact(text.as_bytes());
+            assert!(
+                r.find(&out).is_empty(),
+                "{text:?} -> {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            assert_eq!(counts.get("card"), 1, "{text:?}: {counts:?}");
+            assert!(!String::from_utf8_lossy(&out).contains("4111 1111 1111 1111"));
+        }
     }
 
     proptest! {
