@@ -11,9 +11,7 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, GENESIS_HASH, NewAuditEvent};
-use crate::blob::{
-    BlobError, BlobKey, BlobMeta, BlobStore, ByteStream, PutMode, SignedUrl, check_ttl,
-};
+use crate::blob::{BlobError, BlobKey, BlobMeta, BlobStore, ByteStream, PutMode, SignedUrl};
 use crate::clock::Clock;
 use crate::drift::{DriftSource, LiveObject};
 use crate::execution::Execution;
@@ -437,12 +435,7 @@ impl BlobStore for MemoryBlobStore {
         ttl: std::time::Duration,
         now: OffsetDateTime,
     ) -> Result<SignedUrl, BlobError> {
-        check_ttl(ttl)?;
-        let expires_at = now + ttl;
-        Ok(SignedUrl {
-            url: self.signer.sign("GET", key, expires_at),
-            expires_at,
-        })
+        self.signer.signed_get(key, ttl, now)
     }
 }
 

@@ -19,7 +19,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use crate::blob::BlobKey;
+use crate::blob::{BlobError, BlobKey, SignedUrl, check_ttl};
 
 /// Why a signed URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +78,25 @@ impl UrlSigner {
         let exp = expires_at.unix_timestamp();
         let sig = hex::encode(self.mac(method, key.as_str(), exp).finalize().into_bytes());
         format!("{}/{}?expires={exp}&sig={sig}", self.base, key.as_str())
+    }
+
+    /// A GET URL for `key` valid for `ttl` from `now`: the whole of
+    /// [`crate::BlobStore::signed_get_url`] for stores that sign with this signer.
+    ///
+    /// # Errors
+    /// [`BlobError::TtlTooLong`] above [`crate::blob::MAX_SIGNED_URL_TTL`].
+    pub fn signed_get(
+        &self,
+        key: &BlobKey,
+        ttl: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<SignedUrl, BlobError> {
+        check_ttl(ttl)?;
+        let expires_at = now + ttl;
+        Ok(SignedUrl {
+            url: self.sign("GET", key, expires_at),
+            expires_at,
+        })
     }
 
     /// Verifies a URL produced by [`UrlSigner::sign`] and returns its key.

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use mc_core::blob::check_ttl;
 use mc_core::signed_url::UrlSigner;
 use mc_core::{BlobError, BlobKey, BlobMeta, BlobStore, ByteStream, PutMode, SignedUrl};
 use time::OffsetDateTime;
@@ -224,12 +223,7 @@ impl BlobStore for DirBlobStore {
         ttl: std::time::Duration,
         now: OffsetDateTime,
     ) -> Result<SignedUrl, BlobError> {
-        check_ttl(ttl)?;
-        let expires_at = now + ttl;
-        Ok(SignedUrl {
-            url: self.signer.sign("GET", key, expires_at),
-            expires_at,
-        })
+        self.signer.signed_get(key, ttl, now)
     }
 }
 
