@@ -33,7 +33,7 @@ use mc_core::{
     ActionKind, Actor, ActorId, AuditLog, Clock, ExecutionId, ExecutionQuery, ExecutionState,
     ExecutionStore, Flag, FlagStore, IdempotencyKey, StepUpBinding, SystemClock, TenantId,
 };
-use mc_postgres::PgStore;
+use mc_postgres::{CommitStats, GroupCommit, PgStore};
 use sqlx::Executor;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use time::macros::datetime;
@@ -450,11 +450,14 @@ fn cancel_request(step_up: &HmacStepUp, actor: &Actor, i: i64) -> ActionRequest 
 async fn action_scenario(
     name: &str,
     synchronous_commit: bool,
+    group: GroupCommit,
     clients: usize,
     tenants: usize,
     per_client: i64,
-) -> (Figures, f64) {
-    let store = bench_store(clients as u32, synchronous_commit).await;
+) -> (Figures, f64, CommitStats) {
+    let store = bench_store(clients as u32, synchronous_commit)
+        .await
+        .with_group_commit(group);
     let step_up = Arc::new(HmacStepUp::new(vec![7; 32]));
     let service = Arc::new(ActionService::new(
         Arc::new(store.clone()),
@@ -496,6 +499,7 @@ async fn action_scenario(
     for w in warm {
         w.await.expect("warm-up");
     }
+    let stats_before = store.commit_stats();
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -521,6 +525,11 @@ async fn action_scenario(
         samples.extend(t.await.expect("client task"));
     }
     let throughput = samples.len() as f64 / started.elapsed().as_secs_f64();
+    let stats_after = store.commit_stats();
+    let stats = CommitStats {
+        batches: stats_after.batches - stats_before.batches,
+        units: stats_after.units - stats_before.units,
+    };
     let mut audit = 0;
     for a in &actors {
         audit += store
@@ -541,6 +550,7 @@ async fn action_scenario(
             samples,
         },
         throughput,
+        stats,
     )
 }
 
@@ -563,7 +573,14 @@ async fn bench_actions() {
         database_url(),
         load_average()
     );
-    let durable = [true, false];
+    // MC_BENCH_MODES=durable skips the synchronous_commit=off runs;
+    // MC_BENCH_GROUPING=grouped skips the one-unit-per-transaction reference runs.
+    let modes = env_or("MC_BENCH_MODES", "durable,async");
+    let grouping = env_or("MC_BENCH_GROUPING", "grouped,single");
+    let durable: Vec<bool> = [true, false]
+        .into_iter()
+        .filter(|&d| modes.contains(if d { "durable" } else { "async" }))
+        .collect();
     for sync in durable {
         let mode = if sync {
             "synchronous_commit=on (durable at ack)"
@@ -571,28 +588,48 @@ async fn bench_actions() {
             "synchronous_commit=off (host's choice)"
         };
         println!("{mode}:");
-        let (f, _) = action_scenario("concurrency 1, latency per action", sync, 1, 1, scale).await;
+        let (f, _, _) = action_scenario(
+            "concurrency 1, latency per action",
+            sync,
+            GroupCommit::default(),
+            1,
+            1,
+            scale,
+        )
+        .await;
         f.print(5.0);
         println!("  ({})", load_average());
-        for tenants in [1usize, 16] {
-            let (f, tput) = action_scenario(
-                &format!("16 clients, {tenants} tenant(s), latency"),
-                sync,
-                16,
-                tenants,
-                scale / 4,
-            )
-            .await;
-            f.print(f64::INFINITY);
-            println!(
-                "  {:<46} {tput:>8.0} actions/s  {}",
-                format!("16 clients, {tenants} tenant(s), throughput"),
-                if tput >= 1000.0 {
-                    "ok (>= 1000/s)"
-                } else {
-                    "under 1000/s"
-                }
-            );
+        let off = GroupCommit::new(1, 16).expect("valid settings");
+        let runs = [
+            ("grouped", GroupCommit::default()),
+            ("one unit per tx", off),
+        ]
+        .into_iter()
+        .filter(|(l, _)| grouping.contains(if *l == "grouped" { "grouped" } else { "single" }));
+        for (label, group) in runs {
+            for tenants in [1usize, 16] {
+                let (f, tput, stats) = action_scenario(
+                    &format!("16 clients, {tenants} tenant(s), {label}, latency"),
+                    sync,
+                    group,
+                    16,
+                    tenants,
+                    scale / 4,
+                )
+                .await;
+                f.print(f64::INFINITY);
+                println!(
+                    "  {:<46} {tput:>8.0} actions/s  {}  ({:.1} units per batch; {})",
+                    format!("16 clients, {tenants} tenant(s), {label}, throughput"),
+                    if tput >= 1000.0 {
+                        "ok (>= 1000/s)"
+                    } else {
+                        "under 1000/s"
+                    },
+                    stats.units as f64 / stats.batches.max(1) as f64,
+                    load_average()
+                );
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use mc_core::{AuditEvent, AuditLog, NewAuditEvent, StoreError, TenantId};
 use sqlx::{PgConnection, Row};
 
 use crate::PgStore;
-use crate::codec::{AUDIT_COLUMNS, audit_from_row, check_text};
+use crate::codec::{AUDIT_COLUMNS, AuditColumns, audit_from_row, check_text};
 use crate::error::{TxError, corrupt, map_sqlx, tx_err};
 
 /// Locks `tenant`'s chain head for the rest of the transaction and returns
@@ -67,42 +67,12 @@ pub(crate) async fn append_in_tx(
         sealed.push(s);
     }
 
-    let n = sealed.len();
-    let mut seqs = Vec::with_capacity(n);
-    let mut ids = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    let mut subs = Vec::with_capacity(n);
-    let mut execs = Vec::with_capacity(n);
-    let mut resources = Vec::with_capacity(n);
-    let mut datas = Vec::with_capacity(n);
-    let mut tss = Vec::with_capacity(n);
-    let mut prevs = Vec::with_capacity(n);
-    let mut hashes = Vec::with_capacity(n);
+    let mut cols = AuditColumns::default();
     for e in &sealed {
-        seqs.push(crate::codec::to_i64("seq", e.seq)?);
-        ids.push(e.id.clone());
-        kinds.push(e.kind.clone());
-        subs.push(e.actor.sub.as_str().to_string());
-        execs.push(
-            e.subject
-                .execution_id
-                .as_ref()
-                .map(|x| x.as_str().to_string()),
-        );
-        resources.push(e.subject.resource.clone());
-        // serde_json escapes control characters, so the text is always storable.
-        datas.push(
-            serde_json::to_string(&e.data).map_err(|e| StoreError::InvalidInput {
-                field: "audit event data",
-                reason: e.to_string(),
-            })?,
-        );
-        tss.push(e.ts);
-        prevs.push(e.prev.clone());
-        hashes.push(e.hash.clone());
+        cols.push(e)?;
     }
     // ORDER BY seq: each row's link trigger must see its predecessor already inserted.
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO mc_audit_events \
            (tenant, seq, id, kind, actor_sub, execution_id, resource, data, ts, prev, hash) \
          SELECT $1, u.seq, u.id, u.kind, u.sub, u.exec, u.res, u.data::json, u.ts, u.prev, u.hash \
@@ -111,22 +81,12 @@ pub(crate) async fn append_in_tx(
                 AS u(seq, id, kind, sub, exec, res, data, ts, prev, hash) \
           ORDER BY u.seq",
     )
-    .bind(tenant.as_str())
-    .bind(seqs)
-    .bind(ids)
-    .bind(kinds)
-    .bind(subs)
-    .bind(execs)
-    .bind(resources)
-    .bind(datas)
-    .bind(tss)
-    .bind(prevs)
-    .bind(hashes)
-    .execute(&mut *conn)
-    .await
-    .map_err(tx_err)?;
+    .bind(tenant.as_str());
+    cols.bind(q).execute(&mut *conn).await.map_err(tx_err)?;
 
-    let last = &sealed[n - 1];
+    let Some(last) = sealed.last() else {
+        return Ok(sealed);
+    };
     sqlx::query("UPDATE mc_audit_heads SET seq = $2, hash = $3 WHERE tenant = $1")
         .bind(tenant.as_str())
         .bind(crate::codec::to_i64("seq", last.seq)?)

@@ -55,6 +55,68 @@ pub(crate) fn join(micros: OffsetDateTime, sub_ns: i16) -> Result<OffsetDateTime
         .ok_or_else(|| corrupt("timestamp", "out of range"))
 }
 
+/// Sealed audit events as the parallel arrays that `UNNEST` and `mc_commit` /
+/// `mc_commit_batch` take, one element per event, in chain order.
+#[derive(Debug, Default)]
+pub(crate) struct AuditColumns {
+    pub seqs: Vec<i64>,
+    pub ids: Vec<String>,
+    pub kinds: Vec<String>,
+    pub subs: Vec<String>,
+    pub execs: Vec<Option<String>>,
+    pub resources: Vec<Option<String>>,
+    pub datas: Vec<String>,
+    pub tss: Vec<OffsetDateTime>,
+    pub prevs: Vec<String>,
+    pub hashes: Vec<String>,
+}
+
+impl AuditColumns {
+    /// Appends one sealed event.
+    pub(crate) fn push(&mut self, e: &AuditEvent) -> Result<(), StoreError> {
+        self.seqs.push(to_i64("seq", e.seq)?);
+        self.ids.push(e.id.clone());
+        self.kinds.push(e.kind.clone());
+        self.subs.push(e.actor.sub.as_str().to_string());
+        self.execs.push(
+            e.subject
+                .execution_id
+                .as_ref()
+                .map(|x| x.as_str().to_string()),
+        );
+        self.resources.push(e.subject.resource.clone());
+        // serde_json escapes control characters, so the text is always storable.
+        self.datas
+            .push(
+                serde_json::to_string(&e.data).map_err(|err| StoreError::InvalidInput {
+                    field: "audit event data",
+                    reason: err.to_string(),
+                })?,
+            );
+        self.tss.push(e.ts);
+        self.prevs.push(e.prev.clone());
+        self.hashes.push(e.hash.clone());
+        Ok(())
+    }
+
+    /// Binds the ten arrays, in the order above, as the next parameters of `q`.
+    pub(crate) fn bind<'q>(
+        self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        q.bind(self.seqs)
+            .bind(self.ids)
+            .bind(self.kinds)
+            .bind(self.subs)
+            .bind(self.execs)
+            .bind(self.resources)
+            .bind(self.datas)
+            .bind(self.tss)
+            .bind(self.prevs)
+            .bind(self.hashes)
+    }
+}
+
 /// The column list matching [`execution_from_row`].
 pub(crate) const EXECUTION_COLUMNS: &str = "tenant, id, state, attempt, manifest_digest, \
      inputs_digest, parent, root, labels, version, created_at, created_sub_ns, updated_at, \

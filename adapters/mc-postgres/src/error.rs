@@ -45,29 +45,36 @@ pub(crate) fn map_sqlx(e: sqlx::Error) -> StoreError {
         | sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
         | sqlx::Error::TypeNotFound { .. } => StoreError::Corrupt(e.to_string()),
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let msg = db.message().to_string();
-            match code.as_str() {
-                // Connection exceptions, admin shutdown / terminated backend, the
-                // server starting up, too many connections, out of resources.
-                c if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") => {
-                    StoreError::Unavailable(format!("{msg} (SQLSTATE {code})"))
-                }
-                // The database named in the URL does not exist (yet).
-                "3D000" => StoreError::Unavailable(format!("{msg} (SQLSTATE {code})")),
-                SERIALIZATION_FAILURE | DEADLOCK_DETECTED => StoreError::Unavailable(format!(
-                    "transaction kept losing a concurrency conflict, retry later: {msg}"
-                )),
-                _ => StoreError::Backend(format!(
-                    "{msg} (SQLSTATE {code}{})",
-                    db.constraint()
-                        .map(|c| format!(", constraint {c}"))
-                        .unwrap_or_default()
-                )),
-            }
-        }
+        sqlx::Error::Database(db) => map_db(
+            &db.code().map(|c| c.into_owned()).unwrap_or_default(),
+            db.message(),
+            db.constraint(),
+        ),
         _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Maps a database error by its SQLSTATE (`code`), message and constraint name — the
+/// parts a server error carries, whether it reached us as a [`sqlx::Error`] or was
+/// caught by `mc_commit_batch` and returned as a row.
+pub(crate) fn map_db(code: &str, msg: &str, constraint: Option<&str>) -> StoreError {
+    match code {
+        // Connection exceptions, admin shutdown / terminated backend, the server
+        // starting up, too many connections, out of resources.
+        c if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") => {
+            StoreError::Unavailable(format!("{msg} (SQLSTATE {code})"))
+        }
+        // The database named in the URL does not exist (yet).
+        "3D000" => StoreError::Unavailable(format!("{msg} (SQLSTATE {code})")),
+        SERIALIZATION_FAILURE | DEADLOCK_DETECTED => StoreError::Unavailable(format!(
+            "transaction kept losing a concurrency conflict, retry later: {msg}"
+        )),
+        _ => StoreError::Backend(format!(
+            "{msg} (SQLSTATE {code}{})",
+            constraint
+                .map(|c| format!(", constraint {c}"))
+                .unwrap_or_default()
+        )),
     }
 }
 

@@ -330,6 +330,47 @@ impl PgStore {
     }
 }
 
+/// [`PgStore::commit_many`]: validates each unit, sends the well-formed units of one
+/// tenant through the group-commit queue ([`crate::unit`]) and the rest on their own.
+pub(crate) async fn commit_many(
+    store: &PgStore,
+    units: Vec<ActionCommit>,
+) -> Vec<Result<CommitResult, StoreError>> {
+    let n = units.len();
+    let mut answers: Vec<Option<Result<CommitResult, StoreError>>> = (0..n).map(|_| None).collect();
+    let mut queued = Vec::with_capacity(n);
+    let mut queued_at = Vec::with_capacity(n);
+    let mut alone = Vec::new();
+    for (i, unit) in units.into_iter().enumerate() {
+        if let Err(e) = validate_storable(&unit) {
+            answers[i] = Some(Err(e));
+            continue;
+        }
+        // A unit naming another tenant is refused, but only at the point the
+        // multi-statement path reaches (after the idempotency claim, the transition…):
+        // that path keeps the exact precedence of errors for such malformed input.
+        let one_tenant = unit.audit.iter().all(|ev| ev.tenant() == &unit.tenant)
+            && unit.create.as_ref().is_none_or(|e| e.tenant == unit.tenant);
+        if one_tenant {
+            queued.push(unit);
+            queued_at.push(i);
+        } else {
+            alone.push((i, unit));
+        }
+    }
+    let results = crate::unit::commit(store, queued).await;
+    for (i, r) in queued_at.into_iter().zip(results) {
+        answers[i] = Some(r);
+    }
+    for (i, unit) in alone {
+        answers[i] = Some(store.commit_in_tx(&unit).await);
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(StoreError::Backend("a unit without an answer".into()))))
+        .collect()
+}
+
 /// Bounds of a search, in the stored `(micros, sub_ns)` form.
 fn bound(t: time::OffsetDateTime) -> (time::OffsetDateTime, i16) {
     let s = split(t);
@@ -356,20 +397,10 @@ impl ExecutionStore for PgStore {
 
     #[tracing::instrument(name = "mc_postgres.commit", skip_all, fields(tenant = %commit.tenant))]
     async fn commit(&self, commit: ActionCommit) -> Result<CommitResult, StoreError> {
-        validate_storable(&commit)?;
-        // A unit naming another tenant is refused, but only at the point the
-        // multi-statement path reaches (after the idempotency claim, the transition…):
-        // that path keeps the exact precedence of errors for such malformed input.
-        let one_tenant = commit.audit.iter().all(|ev| ev.tenant() == &commit.tenant)
-            && commit
-                .create
-                .as_ref()
-                .is_none_or(|e| e.tenant == commit.tenant);
-        if one_tenant {
-            crate::unit::commit(self, &commit).await
-        } else {
-            self.commit_in_tx(&commit).await
-        }
+        commit_many(self, vec![commit])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Backend("a commit without an answer".into())))
     }
 
     #[tracing::instrument(name = "mc_postgres.idempotency", skip(self), fields(tenant = %tenant))]

@@ -80,6 +80,7 @@ use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
 use crate::error::{TxError, is_retryable, map_sqlx};
 
 pub use crate::execution::MAX_LABEL_BYTES;
+pub use crate::unit::{CommitStats, GroupCommit, MAX_BATCH_LIMIT};
 
 /// How often a transaction that lost a concurrency race (serialization failure,
 /// deadlock) is run again before the caller gets [`StoreError::Unavailable`].
@@ -99,8 +100,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Per-tenant chain-head hints for the one-round-trip commit (ADR 0304).
-    heads: std::sync::Arc<crate::unit::Heads>,
+    /// The group-commit queue and per-tenant chain-head hints (ADR 0304, ADR 0305).
+    committer: std::sync::Arc<crate::unit::Committer>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -148,8 +149,39 @@ impl PgStore {
     pub fn from_pool(pool: PgPool) -> Self {
         PgStore {
             pool,
-            heads: std::sync::Arc::default(),
+            committer: std::sync::Arc::default(),
         }
+    }
+
+    /// This store with commits grouped as `config` says (the default groups up to 32
+    /// concurrent units per transaction, 2 transactions in flight; ADR 0305). Clones
+    /// made afterwards share the new queue; clones made before keep the old one.
+    pub fn with_group_commit(mut self, config: GroupCommit) -> Self {
+        self.committer = std::sync::Arc::new(crate::unit::Committer::new(config));
+        self
+    }
+
+    /// How many batches and units the group-commit queue has sent (shared by clones).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.committer.stats()
+    }
+
+    /// How this store groups commits.
+    pub fn group_commit(&self) -> GroupCommit {
+        self.committer.config()
+    }
+
+    /// Commits several units of work, each all-or-nothing on its own, and answers each
+    /// exactly as [`ExecutionStore::commit`](mc_core::ExecutionStore::commit) would
+    /// (one result per unit, in order). Units of one tenant are applied in the order
+    /// given. Units are queued together, so up to [`GroupCommit::max_batch`] of them
+    /// share one transaction and one WAL flush: the bulk path for a host applying many
+    /// actions at once.
+    pub async fn commit_many(
+        &self,
+        units: Vec<mc_core::ActionCommit>,
+    ) -> Vec<Result<mc_core::CommitResult, StoreError>> {
+        crate::execution::commit_many(self, units).await
     }
 
     /// Applies the embedded migrations that have not run yet. Safe to call on every

@@ -1,72 +1,325 @@
-//! The unit of work in one round trip: the `mc_commit` function of migration 0004
-//! (ADR 0304).
+//! Units of work committed in batches: the `mc_commit_batch` function of migration
+//! 0005 over `mc_commit` of migration 0004 (ADR 0304, ADR 0305).
+//!
+//! Every [`ExecutionStore::commit`](mc_core::ExecutionStore::commit) of one tenant is
+//! queued here. A **flusher** task takes the queued units — up to
+//! [`GroupCommit::max_batch`], never a tenant that another flusher holds — and commits
+//! them in one statement: one round trip, one transaction, one WAL flush. Inside it
+//! each unit runs in its own subtransaction, so a unit that fails rolls back alone and
+//! is answered on its own; the units around it commit. At most
+//! [`GroupCommit::max_in_flight`] flushers run at once; while they wait for the
+//! server, new units queue up and form the next batch (group commit). A lone commit
+//! is sent at once, as a batch of one.
 //!
 //! The audit events are sealed here, in Rust, with mc-core's
 //! [`NewAuditEvent::seal`](mc_core::NewAuditEvent::seal) — the hash is SHA-256 over
 //! mc-core's canonical JSON and is computed by nothing else — onto the chain head this
-//! process last saw for the tenant ([`Heads`]). `mc_commit` locks the head row and
-//! compares: when another process (or a plain [`AuditLog::append`](mc_core::AuditLog))
-//! moved the chain meanwhile, the whole statement rolls back with SQLSTATE `MCC05` and
-//! the real head, and the events are sealed again onto it. Commits of one tenant that
-//! carry events are queued in-process on the tenant's slot, so one process never races
-//! itself for the head; different tenants never wait for each other.
+//! process last saw for the tenant (a hint), one unit after the other, each onto the
+//! head the previous unit of its tenant will leave. `mc_commit` locks the head row and
+//! compares: when the chain moved otherwise (another replica, a plain
+//! [`AuditLog::append`](mc_core::AuditLog), or an earlier unit of the batch that
+//! failed), that unit fails with SQLSTATE `MCC05` and the real head, and is sealed
+//! again for the next batch. A tenant is held by one flusher at a time, so one process
+//! never races itself for a head.
 //!
-//! After [`MAX_STALE`] stale heads in a row (a chain that keeps moving under us), the
-//! commit falls back to the multi-statement transaction of [`crate::execution`], which
-//! reads the head under its lock and cannot be stale.
+//! After [`MAX_STALE`] stale heads in a row (a chain that keeps moving under us), a
+//! unit falls back to the multi-statement transaction of [`crate::execution`], which
+//! reads the head under its lock and cannot be stale. The flusher runs the fallback
+//! itself while it still holds the tenant.
+//!
+//! The flusher is a spawned task, so a caller that stops waiting (a dropped future)
+//! never leaves a batch half-answered: the batch completes and the answer is dropped.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex as StdMutex};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mc_core::audit::GENESIS_HASH;
 use mc_core::{ActionCommit, AuditEvent, CommitResult, ExecutionState, StoreError, TenantId};
 use sqlx::Row;
-use sqlx::postgres::PgDatabaseError;
-use sqlx::types::Json;
+use sqlx::postgres::PgRow;
+use tokio::sync::oneshot;
 
 use crate::PgStore;
-use crate::codec::{execution_from_row, split, to_i64};
-use crate::error::{corrupt, is_retryable, map_sqlx, sqlstate};
+use crate::codec::{AuditColumns, execution_from_row, split, to_i64};
+use crate::error::{
+    DEADLOCK_DETECTED, SERIALIZATION_FAILURE, corrupt, is_retryable, map_db, map_sqlx,
+};
 
-/// Stale chain heads tolerated in a row before falling back to the transaction that
-/// reads the head under its lock.
+/// Stale chain heads tolerated in a row before a unit falls back to the transaction
+/// that reads the head under its lock.
 pub(crate) const MAX_STALE: usize = 3;
 
-/// A tenant's chain head as this process last saw it: `(seq, hash)`; `None` before
-/// the first commit (then the genesis head is assumed, and corrected if wrong).
-pub(crate) type HeadSlot = Arc<tokio::sync::Mutex<Option<(u64, String)>>>;
-
-/// Tenants kept in [`Heads`] before idle slots are dropped.
+/// Chain-head hints kept before the hints of idle tenants are dropped.
 const MAX_CACHED_TENANTS: usize = 4096;
 
-/// Per-tenant chain-head hints and the in-process queue of commits that append.
-#[derive(Default)]
-pub(crate) struct Heads {
-    slots: StdMutex<HashMap<TenantId, HeadSlot>>,
+/// Most units per batch. PostgreSQL keeps the first 64 subtransactions of a
+/// transaction in shared memory; past that every snapshot taken meanwhile gets slower,
+/// so a batch (one subtransaction per unit) stays below it.
+pub const MAX_BATCH_LIMIT: usize = 60;
+
+/// How [`PgStore`] groups concurrent commits (ADR 0305).
+///
+/// The default — up to 32 units per batch, 2 batches in flight — suits a host sharing
+/// a small server; [`GroupCommit::new`] tunes it. `max_batch = 1` turns grouping off:
+/// every unit is then its own transaction (and its own WAL flush).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommit {
+    max_batch: usize,
+    max_in_flight: usize,
 }
 
-impl Heads {
-    /// The slot of `tenant` (created on first use).
-    pub(crate) fn slot(&self, tenant: &TenantId) -> HeadSlot {
-        // A poisoned map only means another thread panicked while inserting; the map
-        // itself is still a valid cache of hints.
-        let mut slots = self
-            .slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(s) = slots.get(tenant) {
-            return s.clone();
+impl Default for GroupCommit {
+    fn default() -> Self {
+        GroupCommit {
+            max_batch: 32,
+            max_in_flight: 2,
         }
-        if slots.len() >= MAX_CACHED_TENANTS {
-            // Drop the hints nobody is using right now; they are only hints.
-            slots.retain(|_, s| Arc::strong_count(s) > 1);
-        }
-        slots.entry(tenant.clone()).or_default().clone()
     }
 }
 
-/// What one call of `mc_commit` came back with.
-enum Call {
+impl GroupCommit {
+    /// Up to `max_batch` units per transaction (1 ..= [`MAX_BATCH_LIMIT`]) and up to
+    /// `max_in_flight` batches at once, each on its own pooled connection (≥ 1).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming the field that is out of range.
+    pub fn new(max_batch: usize, max_in_flight: usize) -> Result<Self, StoreError> {
+        if !(1..=MAX_BATCH_LIMIT).contains(&max_batch) {
+            return Err(StoreError::InvalidInput {
+                field: "max_batch",
+                reason: format!("must be between 1 and {MAX_BATCH_LIMIT}, got {max_batch}"),
+            });
+        }
+        if max_in_flight == 0 {
+            return Err(StoreError::InvalidInput {
+                field: "max_in_flight",
+                reason: "at least one batch must be allowed in flight".into(),
+            });
+        }
+        Ok(GroupCommit {
+            max_batch,
+            max_in_flight,
+        })
+    }
+
+    /// Most units per transaction.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// Most batches in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+}
+
+/// A queued unit and where its answer goes.
+struct Pending {
+    unit: ActionCommit,
+    reply: oneshot::Sender<Result<CommitResult, StoreError>>,
+    stale: usize,
+    races: usize,
+}
+
+impl Pending {
+    fn answer(self, r: Result<CommitResult, StoreError>) {
+        // The caller may have stopped waiting; the unit's fate is decided either way.
+        let _ = self.reply.send(r);
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Pending>,
+    /// Tenants held by a flusher: their units wait for that flusher.
+    busy: HashSet<TenantId>,
+    flushers: usize,
+    /// Chain head `(seq, hash)` of each tenant as this process last saw it.
+    heads: HashMap<TenantId, (u64, String)>,
+}
+
+/// Counters of the group-commit queue since the store was made
+/// ([`PgStore::commit_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Batch statements that reached the server and answered.
+    pub batches: u64,
+    /// Units carried by those batches (a unit sent again after a stale head or a lost
+    /// race counts again).
+    pub units: u64,
+}
+
+/// The queue of units waiting to be committed, shared by clones of a [`PgStore`].
+#[derive(Default)]
+pub(crate) struct Committer {
+    config: GroupCommit,
+    state: StdMutex<State>,
+    batches: AtomicU64,
+    units: AtomicU64,
+}
+
+impl Committer {
+    pub(crate) fn new(config: GroupCommit) -> Self {
+        Committer {
+            config,
+            ..Committer::default()
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CommitStats {
+        CommitStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            units: self.units.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn config(&self) -> GroupCommit {
+        self.config
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means a thread panicked while holding it; the queue and
+        // hints are still consistent (every update is a single push/insert/remove).
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes the next batch for a flusher: queued units of tenants no other flusher
+    /// holds, in queue order, up to `max_batch`; marks their tenants held. Empty when
+    /// there is nothing this flusher may take — it then stops (counted out here, under
+    /// the same lock that queues units, so no unit is ever left without a flusher).
+    fn take(&self) -> Vec<Pending> {
+        let mut st = self.lock();
+        let mut taken = Vec::new();
+        let mut mine: HashSet<TenantId> = HashSet::new();
+        let mut rest = VecDeque::with_capacity(st.queue.len());
+        while let Some(p) = st.queue.pop_front() {
+            let free = mine.contains(&p.unit.tenant) || !st.busy.contains(&p.unit.tenant);
+            if taken.len() < self.config.max_batch && free {
+                mine.insert(p.unit.tenant.clone());
+                taken.push(p);
+            } else {
+                rest.push_back(p);
+            }
+        }
+        st.queue = rest;
+        if taken.is_empty() {
+            st.flushers -= 1;
+        } else {
+            st.busy.extend(mine);
+        }
+        taken
+    }
+
+    /// Gives the tenants of a finished batch back.
+    fn release(&self, tenants: &[TenantId]) {
+        let mut st = self.lock();
+        for t in tenants {
+            st.busy.remove(t);
+        }
+    }
+
+    fn head(&self, tenant: &TenantId) -> (u64, String) {
+        self.lock()
+            .heads
+            .get(tenant)
+            .cloned()
+            .unwrap_or_else(|| (0, GENESIS_HASH.to_string()))
+    }
+
+    fn set_heads(&self, learned: HashMap<TenantId, Option<(u64, String)>>) {
+        let mut st = self.lock();
+        if st.heads.len() + learned.len() > MAX_CACHED_TENANTS {
+            // Only hints: drop those of tenants nobody is committing for right now.
+            let busy = std::mem::take(&mut st.busy);
+            st.heads.retain(|t, _| busy.contains(t));
+            st.busy = busy;
+        }
+        for (t, h) in learned {
+            match h {
+                Some(h) => st.heads.insert(t, h),
+                None => st.heads.remove(&t),
+            };
+        }
+    }
+}
+
+/// Commits `units` (each already validated, every tenant equal to its unit's tenant)
+/// through the queue; one answer per unit, in order.
+pub(crate) async fn commit(
+    store: &PgStore,
+    units: Vec<ActionCommit>,
+) -> Vec<Result<CommitResult, StoreError>> {
+    let committer = &store.committer;
+    let mut answers = Vec::with_capacity(units.len());
+    let start_flusher = {
+        let mut st = committer.lock();
+        for unit in units {
+            let (reply, rx) = oneshot::channel();
+            st.queue.push_back(Pending {
+                unit,
+                reply,
+                stale: 0,
+                races: 0,
+            });
+            answers.push(rx);
+        }
+        let start = st.flushers < committer.config.max_in_flight;
+        if start {
+            st.flushers += 1;
+        }
+        start
+    };
+    if start_flusher {
+        tokio::spawn(flush(store.clone()));
+    }
+    let mut out = Vec::with_capacity(answers.len());
+    for rx in answers {
+        out.push(rx.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the commit task stopped before answering; the unit may or may not be \
+                 committed, retry with the same idempotency key"
+                    .into(),
+            ))
+        }));
+    }
+    out
+}
+
+/// A flusher: commits batches until there is nothing left it may take.
+async fn flush(store: PgStore) {
+    loop {
+        let batch = store.committer.take();
+        if batch.is_empty() {
+            return;
+        }
+        let mut tenants: Vec<TenantId> = batch.iter().map(|p| p.unit.tenant.clone()).collect();
+        tenants.sort();
+        tenants.dedup();
+        // Gives the tenants back even if the batch panics, so their queue moves on.
+        let _held = Held {
+            store: &store,
+            tenants: &tenants,
+        };
+        run(&store, batch).await;
+    }
+}
+
+struct Held<'a> {
+    store: &'a PgStore,
+    tenants: &'a [TenantId],
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.store.committer.release(self.tenants);
+    }
+}
+
+/// What became of one unit of a batch.
+enum Outcome {
     /// Written; the updated execution when the unit had a transition.
     Committed(Option<mc_core::Execution>),
     /// The key was recorded before: its fingerprint and outcome (nothing written).
@@ -78,6 +331,166 @@ enum Call {
     StaleHead(u64, String),
     /// Lost a race (serialization failure, deadlock): run it again.
     Again(String),
+    /// Not run: an earlier unit of its tenant is to be sent again first.
+    Deferred,
+    /// Final failure.
+    Failed(StoreError),
+}
+
+/// Commits one batch, re-running its stale and raced units until each is answered.
+async fn run(store: &PgStore, batch: Vec<Pending>) {
+    let mut work = batch;
+    // By tenant, stable: heads are locked in one order by every batch, and each
+    // tenant's units keep their queue order.
+    work.sort_by(|a, b| a.unit.tenant.cmp(&b.unit.tenant));
+    while !work.is_empty() {
+        // Seal every unit onto the head its predecessors of the tenant will leave.
+        let mut heads: HashMap<TenantId, (u64, String)> = HashMap::new();
+        let mut sealed_onto = Vec::with_capacity(work.len());
+        let mut sealed = Vec::with_capacity(work.len());
+        for p in &work {
+            let head = heads
+                .entry(p.unit.tenant.clone())
+                .or_insert_with(|| store.committer.head(&p.unit.tenant));
+            sealed_onto.push(head.clone());
+            let events = seal(&p.unit, head);
+            if let Some(last) = events.last() {
+                *head = (last.seq, last.hash.clone());
+            }
+            sealed.push(events);
+        }
+
+        let outcomes = match call(store, &work, &sealed_onto, &sealed).await {
+            Ok(o) => o,
+            Err(e) => {
+                work = whole_batch_failed(store, work, e).await;
+                continue;
+            }
+        };
+
+        // Answer, and learn each tenant's head: rows come back in commit order, so the
+        // last thing seen of a tenant is its head after the batch.
+        let mut learned: HashMap<TenantId, Option<(u64, String)>> = HashMap::new();
+        let mut again = Vec::new();
+        let mut fallback = Vec::new();
+        for ((mut p, events), outcome) in work.into_iter().zip(sealed).zip(outcomes) {
+            match outcome {
+                Outcome::Committed(updated) => {
+                    if let Some(last) = events.last() {
+                        learned.insert(p.unit.tenant.clone(), Some((last.seq, last.hash.clone())));
+                    }
+                    let created = p.unit.create.clone();
+                    p.answer(Ok(CommitResult::Committed {
+                        updated,
+                        created,
+                        audit: events,
+                    }));
+                }
+                Outcome::Recorded {
+                    fingerprint,
+                    outcome,
+                } => {
+                    let r = replayed(&p.unit, &fingerprint, &outcome);
+                    p.answer(r);
+                }
+                Outcome::StaleHead(seq, hash) => {
+                    learned.insert(p.unit.tenant.clone(), Some((seq, hash)));
+                    p.stale += 1;
+                    if p.stale >= MAX_STALE {
+                        fallback.push(p);
+                    } else {
+                        again.push(p);
+                    }
+                }
+                Outcome::Again(m) => {
+                    p.races += 1;
+                    if p.races >= crate::MAX_TX_ATTEMPTS {
+                        p.answer(Err(crate::retries_exhausted(&m)));
+                    } else {
+                        again.push(p);
+                    }
+                }
+                Outcome::Deferred => again.push(p),
+                Outcome::Failed(e) => p.answer(Err(e)),
+            }
+        }
+        store.committer.set_heads(learned);
+
+        for p in fallback {
+            tracing::debug!(tenant = %p.unit.tenant, "chain head kept moving; multi-statement commit");
+            // This flusher still holds the tenant: no unit of this process can move
+            // its head meanwhile.
+            let r = store.commit_in_tx(&p.unit).await;
+            if let Ok(CommitResult::Committed { audit, .. }) = &r
+                && let Some(last) = audit.last()
+            {
+                store.committer.set_heads(HashMap::from([(
+                    p.unit.tenant.clone(),
+                    Some((last.seq, last.hash.clone())),
+                )]));
+            }
+            p.answer(r);
+        }
+        work = again;
+    }
+}
+
+/// The statement of a batch failed as a whole (nothing of it is committed, unless the
+/// connection broke at commit). Returns the units to try again.
+async fn whole_batch_failed(store: &PgStore, work: Vec<Pending>, e: sqlx::Error) -> Vec<Pending> {
+    let tenants: HashMap<TenantId, Option<(u64, String)>> =
+        work.iter().map(|p| (p.unit.tenant.clone(), None)).collect();
+    if is_retryable(&e) {
+        let m = e.to_string();
+        let mut again = Vec::with_capacity(work.len());
+        for mut p in work {
+            p.races += 1;
+            if p.races >= crate::MAX_TX_ATTEMPTS {
+                p.answer(Err(crate::retries_exhausted(&m)));
+            } else {
+                again.push(p);
+            }
+        }
+        return again;
+    }
+    // The outcome is unknown (a broken connection) or the statement itself was
+    // refused: forget the hints (the next commit learns the heads again).
+    store.committer.set_heads(tenants);
+    let err = map_sqlx(e);
+    if work.len() > 1 && !matches!(err, StoreError::Unavailable(_)) {
+        // Refused as a whole, so nothing was written: find the unit at fault by
+        // committing each on its own.
+        for p in work {
+            let single = vec![p];
+            Box::pin(run(store, single)).await;
+        }
+        return Vec::new();
+    }
+    for p in work {
+        p.answer(Err(err.clone()));
+    }
+    Vec::new()
+}
+
+/// Answers a unit whose key was recorded before.
+fn replayed(
+    unit: &ActionCommit,
+    fingerprint: &str,
+    outcome: &str,
+) -> Result<CommitResult, StoreError> {
+    let rec = unit
+        .idempotency
+        .as_ref()
+        .ok_or_else(|| corrupt("mc_commit result", "a recorded key for a unit without one"))?;
+    if fingerprint == rec.fingerprint.as_str() {
+        Ok(CommitResult::Replayed {
+            outcome: serde_json::from_str(outcome).map_err(|e| corrupt("outcome", e))?,
+        })
+    } else {
+        Err(StoreError::IdempotencyConflict {
+            key: rec.key.to_string(),
+        })
+    }
 }
 
 /// The states from which `to` is a legal transition, as SQL text values.
@@ -87,239 +500,6 @@ pub(crate) fn legal_sources(to: ExecutionState) -> Vec<String> {
         .filter(|s| s.can_transition_to(to))
         .map(|s| s.as_str().to_string())
         .collect()
-}
-
-/// The SQL of one call; the output columns are renamed to those of
-/// [`crate::codec::EXECUTION_COLUMNS`] so the updated row decodes like any other.
-const CALL_SQL: &str = "SELECT o_kind, o_fingerprint, o_outcome, o_tenant AS tenant, o_id AS id, \
-     o_state AS state, o_attempt AS attempt, o_manifest AS manifest_digest, \
-     o_inputs AS inputs_digest, o_parent AS parent, o_root AS root, o_labels AS labels, \
-     o_version AS version, o_created_at AS created_at, o_created_sub_ns AS created_sub_ns, \
-     o_updated_at AS updated_at, o_updated_sub_ns AS updated_sub_ns \
-     FROM mc_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-     $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
-     $34, $35, $36, $37, $38)";
-
-fn bad_json(field: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
-    move |e| StoreError::InvalidInput {
-        field,
-        reason: e.to_string(),
-    }
-}
-
-/// The DETAIL of a database error, if any.
-fn detail(e: &sqlx::Error) -> Option<String> {
-    e.as_database_error()
-        .and_then(|d| d.try_downcast_ref::<PgDatabaseError>())
-        .and_then(|d| d.detail())
-        .map(str::to_string)
-}
-
-/// One call of `mc_commit` for `c` with `sealed` events sealed onto `head`.
-async fn call(
-    store: &PgStore,
-    c: &ActionCommit,
-    head: &(u64, String),
-    sealed: &[AuditEvent],
-) -> Result<Call, StoreError> {
-    let at = split(c.at);
-    let mut q = sqlx::query(CALL_SQL).bind(c.tenant.as_str());
-
-    // Idempotency record.
-    match &c.idempotency {
-        Some(rec) => {
-            let created = split(rec.created_at);
-            q = q
-                .bind(Some(rec.key.as_str()))
-                .bind(Some(rec.fingerprint.as_str()))
-                .bind(Some(
-                    serde_json::to_string(&rec.outcome).map_err(bad_json("idempotency outcome"))?,
-                ))
-                .bind(Some(created.micros))
-                .bind(Some(created.sub_ns));
-        }
-        None => {
-            q = q
-                .bind(None::<&str>)
-                .bind(None::<&str>)
-                .bind(None::<String>)
-                .bind(None::<time::OffsetDateTime>)
-                .bind(None::<i16>);
-        }
-    }
-
-    // Transition.
-    match &c.transition {
-        Some(t) => {
-            q = q
-                .bind(Some(t.execution_id.as_str()))
-                .bind(Some(t.to.as_str()))
-                .bind(Some(i64::from(t.next_attempt)))
-                .bind(Some(to_i64("expected_version", t.expected_version)?))
-                .bind(Some(legal_sources(t.to)));
-        }
-        None => {
-            q = q
-                .bind(None::<&str>)
-                .bind(None::<&str>)
-                .bind(None::<i64>)
-                .bind(None::<i64>)
-                .bind(None::<Vec<String>>);
-        }
-    }
-    q = q.bind(at.micros).bind(at.sub_ns);
-
-    // Created execution.
-    match &c.create {
-        Some(e) => {
-            let created = split(e.created_at);
-            let updated = split(e.updated_at);
-            q = q
-                .bind(Some(e.id.as_str()))
-                .bind(Some(e.state.as_str()))
-                .bind(Some(i64::from(e.attempt)))
-                .bind(Some(e.manifest_digest.as_str()))
-                .bind(Some(e.inputs_digest.as_str()))
-                .bind(e.parent.as_ref().map(|p| p.as_str()))
-                .bind(Some(e.root.as_str()))
-                .bind(Some(Json(&e.labels)))
-                .bind(Some(to_i64("version", e.version)?))
-                .bind(Some(created.micros))
-                .bind(Some(created.sub_ns))
-                .bind(Some(updated.micros))
-                .bind(Some(updated.sub_ns));
-        }
-        None => {
-            q = q
-                .bind(None::<&str>)
-                .bind(None::<&str>)
-                .bind(None::<i64>)
-                .bind(None::<&str>)
-                .bind(None::<&str>)
-                .bind(None::<&str>)
-                .bind(None::<&str>)
-                .bind(None::<Json<()>>)
-                .bind(None::<i64>)
-                .bind(None::<time::OffsetDateTime>)
-                .bind(None::<i16>)
-                .bind(None::<time::OffsetDateTime>)
-                .bind(None::<i16>);
-        }
-    }
-
-    // Audit events, sealed onto `head`.
-    let n = sealed.len();
-    let mut seqs = Vec::with_capacity(n);
-    let mut ids = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    let mut subs = Vec::with_capacity(n);
-    let mut execs = Vec::with_capacity(n);
-    let mut resources = Vec::with_capacity(n);
-    let mut datas = Vec::with_capacity(n);
-    let mut tss = Vec::with_capacity(n);
-    let mut prevs = Vec::with_capacity(n);
-    let mut hashes = Vec::with_capacity(n);
-    for e in sealed {
-        seqs.push(to_i64("seq", e.seq)?);
-        ids.push(e.id.as_str());
-        kinds.push(e.kind.as_str());
-        subs.push(e.actor.sub.as_str());
-        execs.push(e.subject.execution_id.as_ref().map(|x| x.as_str()));
-        resources.push(e.subject.resource.as_deref());
-        // serde_json escapes control characters, so the text is always storable.
-        datas.push(serde_json::to_string(&e.data).map_err(bad_json("audit event data"))?);
-        tss.push(e.ts);
-        prevs.push(e.prev.as_str());
-        hashes.push(e.hash.as_str());
-    }
-    q = q
-        .bind(to_i64("seq", head.0)?)
-        .bind(head.1.as_str())
-        .bind(seqs)
-        .bind(ids)
-        .bind(kinds)
-        .bind(subs)
-        .bind(execs)
-        .bind(resources)
-        .bind(datas)
-        .bind(tss)
-        .bind(prevs)
-        .bind(hashes);
-
-    let row = match q.fetch_one(store.pool()).await {
-        Ok(row) => row,
-        Err(e) => return typed(e, c),
-    };
-    let kind: String = row.try_get("o_kind").map_err(|e| corrupt("o_kind", e))?;
-    match kind.as_str() {
-        "replayed" => Ok(Call::Recorded {
-            fingerprint: row
-                .try_get("o_fingerprint")
-                .map_err(|e| corrupt("fingerprint", e))?,
-            outcome: row
-                .try_get("o_outcome")
-                .map_err(|e| corrupt("outcome", e))?,
-        }),
-        "committed" => Ok(Call::Committed(match &c.transition {
-            Some(_) => Some(execution_from_row(&row)?),
-            None => None,
-        })),
-        other => Err(corrupt(
-            "mc_commit result",
-            format!("unknown kind {other:?}"),
-        )),
-    }
-}
-
-/// Maps a failed call to the typed error of the multi-statement path.
-fn typed(e: sqlx::Error, c: &ActionCommit) -> Result<Call, StoreError> {
-    if is_retryable(&e) {
-        return Ok(Call::Again(e.to_string()));
-    }
-    let code = sqlstate(&e);
-    let d = detail(&e);
-    let missing = |what: &str| corrupt("mc_commit error", format!("{what} without its detail"));
-    match (code.as_deref(), &c.transition, &c.create) {
-        (Some("MCC01"), Some(t), _) => Err(StoreError::NotFound {
-            id: t.execution_id.to_string(),
-        }),
-        (Some("MCC02"), Some(t), _) => {
-            let actual = d
-                .ok_or_else(|| missing("MCC02"))?
-                .parse::<u64>()
-                .map_err(|e| corrupt("version", e))?;
-            Err(StoreError::VersionConflict {
-                id: t.execution_id.to_string(),
-                expected: t.expected_version,
-                actual,
-            })
-        }
-        (Some("MCC03"), Some(t), _) => {
-            let from: ExecutionState = d
-                .ok_or_else(|| missing("MCC03"))?
-                .parse()
-                .map_err(|e| corrupt("state", e))?;
-            Err(StoreError::IllegalTransition {
-                id: t.execution_id.to_string(),
-                from,
-                to: t.to,
-            })
-        }
-        (Some("MCC04"), _, Some(new)) => Err(StoreError::AlreadyExists {
-            id: new.id.to_string(),
-        }),
-        (Some("MCC05"), _, _) => {
-            let d = d.ok_or_else(|| missing("MCC05"))?;
-            let (seq, hash) = d
-                .split_once(' ')
-                .ok_or_else(|| corrupt("audit head", d.clone()))?;
-            let seq = seq
-                .parse::<u64>()
-                .map_err(|e| corrupt("audit head seq", e))?;
-            Ok(Call::StaleHead(seq, hash.to_string()))
-        }
-        _ => Err(map_sqlx(e)),
-    }
 }
 
 /// Seals `c`'s events onto `head`.
@@ -336,76 +516,305 @@ fn seal(c: &ActionCommit, head: &(u64, String)) -> Vec<AuditEvent> {
         .collect()
 }
 
-/// Commits `c` (already validated, every tenant equal to `c.tenant`) in one round trip
-/// when the head hint is right; see the module documentation.
-pub(crate) async fn commit(store: &PgStore, c: &ActionCommit) -> Result<CommitResult, StoreError> {
-    let slot = (!c.audit.is_empty()).then(|| store.heads.slot(&c.tenant));
-    let mut hint = match &slot {
-        Some(s) => Some(s.lock().await),
-        None => None,
-    };
-    let mut head = hint
-        .as_ref()
-        .and_then(|h| (**h).clone())
-        .unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
-    let (mut stale, mut races) = (0, 0);
-    loop {
-        let sealed = seal(c, &head);
-        match call(store, c, &head, &sealed).await? {
-            Call::Committed(updated) => {
-                if let (Some(h), Some(l)) = (hint.as_mut(), sealed.last()) {
-                    **h = Some((l.seq, l.hash.clone()));
-                }
-                return Ok(CommitResult::Committed {
-                    updated,
-                    created: c.create.clone(),
-                    audit: sealed,
-                });
-            }
-            Call::Recorded {
-                fingerprint,
-                outcome,
-            } => {
-                let rec = c.idempotency.as_ref().ok_or_else(|| {
-                    corrupt("mc_commit result", "a recorded key for a unit without one")
-                })?;
-                return if fingerprint == rec.fingerprint.as_str() {
-                    Ok(CommitResult::Replayed {
-                        outcome: serde_json::from_str(&outcome)
-                            .map_err(|e| corrupt("outcome", e))?,
-                    })
-                } else {
-                    Err(StoreError::IdempotencyConflict {
-                        key: rec.key.to_string(),
-                    })
-                };
-            }
-            Call::StaleHead(seq, hash) => {
-                head = (seq, hash);
-                if let Some(h) = hint.as_mut() {
-                    **h = Some(head.clone());
-                }
-                stale += 1;
-                if stale >= MAX_STALE {
-                    tracing::debug!(tenant = %c.tenant, "chain head kept moving; multi-statement commit");
-                    // Still holding the slot: the fallback never waits for it while
-                    // holding database locks, so this cannot deadlock.
-                    let r = store.commit_in_tx(c).await;
-                    if let (Some(h), Ok(CommitResult::Committed { audit, .. })) =
-                        (hint.as_mut(), &r)
-                        && let Some(l) = audit.last()
-                    {
-                        **h = Some((l.seq, l.hash.clone()));
-                    }
-                    return r;
-                }
-            }
-            Call::Again(m) => {
-                races += 1;
-                if races >= crate::MAX_TX_ATTEMPTS {
-                    return Err(crate::retries_exhausted(&m));
-                }
+/// The SQL of one batch; the execution columns are renamed to those of
+/// [`crate::codec::EXECUTION_COLUMNS`] so an updated row decodes like any other.
+const BATCH_SQL: &str = "SELECT o_idx, o_kind, o_sqlstate, o_message, o_detail, o_constraint, \
+     o_fingerprint, o_outcome, o_tenant AS tenant, o_id AS id, o_state AS state, \
+     o_attempt AS attempt, o_manifest AS manifest_digest, o_inputs AS inputs_digest, \
+     o_parent AS parent, o_root AS root, o_labels AS labels, o_version AS version, \
+     o_created_at AS created_at, o_created_sub_ns AS created_sub_ns, \
+     o_updated_at AS updated_at, o_updated_sub_ns AS updated_sub_ns \
+     FROM mc_commit_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+     $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, \
+     $33, $34, $35, $36, $37, $38, $39)";
+
+/// The per-unit parameters of `mc_commit_batch`, one element per unit.
+#[derive(Default)]
+struct UnitColumns {
+    tenant: Vec<String>,
+    key: Vec<Option<String>>,
+    fingerprint: Vec<Option<String>>,
+    outcome: Vec<Option<String>>,
+    key_at: Vec<Option<time::OffsetDateTime>>,
+    key_sub_ns: Vec<Option<i16>>,
+    tr_id: Vec<Option<String>>,
+    tr_to: Vec<Option<String>>,
+    tr_attempt_inc: Vec<Option<i64>>,
+    tr_expected: Vec<Option<i64>>,
+    legal_from: Vec<Option<String>>,
+    at: Vec<time::OffsetDateTime>,
+    at_sub_ns: Vec<i16>,
+    new_id: Vec<Option<String>>,
+    new_state: Vec<Option<String>>,
+    new_attempt: Vec<Option<i64>>,
+    new_manifest: Vec<Option<String>>,
+    new_inputs: Vec<Option<String>>,
+    new_parent: Vec<Option<String>>,
+    new_root: Vec<Option<String>>,
+    new_labels: Vec<Option<String>>,
+    new_version: Vec<Option<i64>>,
+    new_created_at: Vec<Option<time::OffsetDateTime>>,
+    new_created_sub: Vec<Option<i16>>,
+    new_updated_at: Vec<Option<time::OffsetDateTime>>,
+    new_updated_sub: Vec<Option<i16>>,
+    head_seq: Vec<i64>,
+    head_hash: Vec<String>,
+    ev_count: Vec<i32>,
+}
+
+fn bad_json(field: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+    move |e| StoreError::InvalidInput {
+        field,
+        reason: e.to_string(),
+    }
+}
+
+impl UnitColumns {
+    fn push(
+        &mut self,
+        c: &ActionCommit,
+        head: &(u64, String),
+        events: usize,
+    ) -> Result<(), StoreError> {
+        self.tenant.push(c.tenant.as_str().to_string());
+        let rec = c.idempotency.as_ref();
+        self.key.push(rec.map(|r| r.key.as_str().to_string()));
+        self.fingerprint
+            .push(rec.map(|r| r.fingerprint.as_str().to_string()));
+        self.outcome.push(
+            rec.map(|r| serde_json::to_string(&r.outcome))
+                .transpose()
+                .map_err(bad_json("idempotency outcome"))?,
+        );
+        let key_at = rec.map(|r| split(r.created_at));
+        self.key_at.push(key_at.map(|t| t.micros));
+        self.key_sub_ns.push(key_at.map(|t| t.sub_ns));
+
+        let t = c.transition.as_ref();
+        self.tr_id
+            .push(t.map(|t| t.execution_id.as_str().to_string()));
+        self.tr_to.push(t.map(|t| t.to.as_str().to_string()));
+        self.tr_attempt_inc
+            .push(t.map(|t| i64::from(t.next_attempt)));
+        self.tr_expected.push(
+            t.map(|t| to_i64("expected_version", t.expected_version))
+                .transpose()?,
+        );
+        self.legal_from
+            .push(t.map(|t| legal_sources(t.to).join(",")));
+        let at = split(c.at);
+        self.at.push(at.micros);
+        self.at_sub_ns.push(at.sub_ns);
+
+        let e = c.create.as_ref();
+        self.new_id.push(e.map(|e| e.id.as_str().to_string()));
+        self.new_state.push(e.map(|e| e.state.as_str().to_string()));
+        self.new_attempt.push(e.map(|e| i64::from(e.attempt)));
+        self.new_manifest
+            .push(e.map(|e| e.manifest_digest.as_str().to_string()));
+        self.new_inputs
+            .push(e.map(|e| e.inputs_digest.as_str().to_string()));
+        self.new_parent
+            .push(e.and_then(|e| e.parent.as_ref().map(|p| p.as_str().to_string())));
+        self.new_root.push(e.map(|e| e.root.as_str().to_string()));
+        self.new_labels.push(
+            e.map(|e| serde_json::to_string(&e.labels))
+                .transpose()
+                .map_err(bad_json("labels"))?,
+        );
+        self.new_version
+            .push(e.map(|e| to_i64("version", e.version)).transpose()?);
+        let created = e.map(|e| split(e.created_at));
+        let updated = e.map(|e| split(e.updated_at));
+        self.new_created_at.push(created.map(|t| t.micros));
+        self.new_created_sub.push(created.map(|t| t.sub_ns));
+        self.new_updated_at.push(updated.map(|t| t.micros));
+        self.new_updated_sub.push(updated.map(|t| t.sub_ns));
+
+        self.head_seq.push(to_i64("seq", head.0)?);
+        self.head_hash.push(head.1.clone());
+        self.ev_count
+            .push(i32::try_from(events).map_err(|_| StoreError::InvalidInput {
+                field: "audit",
+                reason: format!("{events} events in one unit of work"),
+            })?);
+        Ok(())
+    }
+}
+
+/// One call of `mc_commit_batch` for `work`, unit `i` sealed onto `onto[i]` as
+/// `sealed[i]`. `Err` when the statement failed as a whole.
+async fn call(
+    store: &PgStore,
+    work: &[Pending],
+    onto: &[(u64, String)],
+    sealed: &[Vec<AuditEvent>],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut units = UnitColumns::default();
+    let mut events = AuditColumns::default();
+    let mut early: Vec<Option<StoreError>> = Vec::with_capacity(work.len());
+    for ((p, head), evs) in work.iter().zip(onto).zip(sealed) {
+        // A unit whose values cannot be encoded never reaches the server; it is
+        // answered with its own error and sent as an empty unit so indexes line up.
+        let encoded = units
+            .push(&p.unit, head, evs.len())
+            .and_then(|()| evs.iter().try_for_each(|e| events.push(e)));
+        early.push(encoded.err());
+    }
+    if early.iter().any(Option::is_some) {
+        // Rare (values past i64, unserialisable JSON): keep the batch simple by
+        // answering those units now and sending the others on their own batch.
+        return Ok(early
+            .into_iter()
+            .map(|e| match e {
+                Some(e) => Outcome::Failed(e),
+                None => Outcome::Again("re-sent without a unit that could not be encoded".into()),
+            })
+            .collect());
+    }
+    let q = sqlx::query(BATCH_SQL)
+        .bind(units.tenant)
+        .bind(units.key)
+        .bind(units.fingerprint)
+        .bind(units.outcome)
+        .bind(units.key_at)
+        .bind(units.key_sub_ns)
+        .bind(units.tr_id)
+        .bind(units.tr_to)
+        .bind(units.tr_attempt_inc)
+        .bind(units.tr_expected)
+        .bind(units.legal_from)
+        .bind(units.at)
+        .bind(units.at_sub_ns)
+        .bind(units.new_id)
+        .bind(units.new_state)
+        .bind(units.new_attempt)
+        .bind(units.new_manifest)
+        .bind(units.new_inputs)
+        .bind(units.new_parent)
+        .bind(units.new_root)
+        .bind(units.new_labels)
+        .bind(units.new_version)
+        .bind(units.new_created_at)
+        .bind(units.new_created_sub)
+        .bind(units.new_updated_at)
+        .bind(units.new_updated_sub)
+        .bind(units.head_seq)
+        .bind(units.head_hash)
+        .bind(units.ev_count);
+    let rows = events.bind(q).fetch_all(store.pool()).await?;
+    store.committer.batches.fetch_add(1, Ordering::Relaxed);
+    store
+        .committer
+        .units
+        .fetch_add(work.len() as u64, Ordering::Relaxed);
+    if rows.len() != work.len() {
+        let e = corrupt(
+            "mc_commit_batch result",
+            format!("{} rows for {} units", rows.len(), work.len()),
+        );
+        return Ok(work.iter().map(|_| Outcome::Failed(e.clone())).collect());
+    }
+    Ok(rows
+        .iter()
+        .zip(work)
+        .enumerate()
+        .map(|(i, (row, p))| outcome(row, i, &p.unit).unwrap_or_else(Outcome::Failed))
+        .collect())
+}
+
+/// Reads unit `i`'s row of a batch.
+fn outcome(row: &PgRow, i: usize, c: &ActionCommit) -> Result<Outcome, StoreError> {
+    let idx: i32 = row.try_get("o_idx").map_err(|e| corrupt("o_idx", e))?;
+    if usize::try_from(idx).ok() != Some(i + 1) {
+        return Err(corrupt(
+            "mc_commit_batch result",
+            format!("row {} answers unit {idx}", i + 1),
+        ));
+    }
+    let kind: String = row.try_get("o_kind").map_err(|e| corrupt("o_kind", e))?;
+    match kind.as_str() {
+        "committed" => Ok(Outcome::Committed(match &c.transition {
+            Some(_) => Some(execution_from_row(row)?),
+            None => None,
+        })),
+        "replayed" => Ok(Outcome::Recorded {
+            fingerprint: row
+                .try_get("o_fingerprint")
+                .map_err(|e| corrupt("fingerprint", e))?,
+            outcome: row
+                .try_get("o_outcome")
+                .map_err(|e| corrupt("outcome", e))?,
+        }),
+        "deferred" => Ok(Outcome::Deferred),
+        "failed" => {
+            let text = |col: &str| -> Result<Option<String>, StoreError> {
+                let v: Option<String> = row.try_get(col).map_err(|e| corrupt("error row", e))?;
+                Ok(v.filter(|s| !s.is_empty()))
+            };
+            let code = text("o_sqlstate")?.unwrap_or_default();
+            let message = text("o_message")?.unwrap_or_default();
+            failed(&code, &message, text("o_detail")?, text("o_constraint")?, c)
+        }
+        other => Err(corrupt(
+            "mc_commit_batch result",
+            format!("unknown kind {other:?}"),
+        )),
+    }
+}
+
+/// Maps the error a unit failed with to its typed form.
+fn failed(
+    code: &str,
+    message: &str,
+    detail: Option<String>,
+    constraint: Option<String>,
+    c: &ActionCommit,
+) -> Result<Outcome, StoreError> {
+    let missing = |what: &str| corrupt("mc_commit error", format!("{what} without its detail"));
+    let e = match (code, &c.transition, &c.create) {
+        (SERIALIZATION_FAILURE | DEADLOCK_DETECTED, _, _) => {
+            return Ok(Outcome::Again(format!("{message} (SQLSTATE {code})")));
+        }
+        ("MCC01", Some(t), _) => StoreError::NotFound {
+            id: t.execution_id.to_string(),
+        },
+        ("MCC02", Some(t), _) => {
+            let actual = detail
+                .ok_or_else(|| missing("MCC02"))?
+                .parse::<u64>()
+                .map_err(|e| corrupt("version", e))?;
+            StoreError::VersionConflict {
+                id: t.execution_id.to_string(),
+                expected: t.expected_version,
+                actual,
             }
         }
-    }
+        ("MCC03", Some(t), _) => {
+            let from: ExecutionState = detail
+                .ok_or_else(|| missing("MCC03"))?
+                .parse()
+                .map_err(|e| corrupt("state", e))?;
+            StoreError::IllegalTransition {
+                id: t.execution_id.to_string(),
+                from,
+                to: t.to,
+            }
+        }
+        ("MCC04", _, Some(new)) => StoreError::AlreadyExists {
+            id: new.id.to_string(),
+        },
+        ("MCC05", _, _) => {
+            let d = detail.ok_or_else(|| missing("MCC05"))?;
+            let (seq, hash) = d
+                .split_once(' ')
+                .ok_or_else(|| corrupt("audit head", d.clone()))?;
+            let seq = seq
+                .parse::<u64>()
+                .map_err(|e| corrupt("audit head seq", e))?;
+            return Ok(Outcome::StaleHead(seq, hash.to_string()));
+        }
+        _ => map_db(code, message, constraint.as_deref()),
+    };
+    Ok(Outcome::Failed(e))
 }

@@ -632,7 +632,7 @@ async fn migrate_is_idempotent_and_versioned() {
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
-        assert_eq!(versions, [1, 2, 3, 4]);
+        assert_eq!(versions, [1, 2, 3, 4, 5]);
     })
     .await;
 }
