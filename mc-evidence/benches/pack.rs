@@ -6,7 +6,10 @@
 //! ```
 //!
 //! Environment: `MC_BENCH_DIR` (parent of the temporary data directory, default the
-//! system temp dir), `MC_BENCH_FILES` (default 1000), `MC_BENCH_BIG_MB` (default 200).
+//! system temp dir), `MC_BENCH_FILES` (default 1000), `MC_BENCH_BIG_MB` (default 200);
+//! `MC_BENCH_MICRO_ONLY=1` (stage rates and manifests only), `MC_BENCH_REDACT_ONLY=N`
+//! (only N streaming redactions of 64 MiB, to profile; `MC_BENCH_CHECK=1` adds the
+//! inline check).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -276,7 +279,43 @@ fn micro(pool: &[Vec<u8>]) {
     );
 }
 
+/// `MC_BENCH_REDACT_ONLY=N`: only the streaming redaction of the 64 MiB buffer, N
+/// times (a steady loop to profile with `perf record`).
+fn redact_only(pool: &[Vec<u8>], times: usize) {
+    let mut buf = Vec::with_capacity(64 << 20);
+    let mut i = 0;
+    while buf.len() < 64 << 20 {
+        buf.extend_from_slice(&pool[i % pool.len()]);
+        i += 1;
+    }
+    let r = Arc::new(Redactor::builtin());
+    let check = std::env::var("MC_BENCH_CHECK").is_ok();
+    let mut out = Vec::with_capacity(1 << 20);
+    let t = thread_cpu();
+    for _ in 0..times {
+        let mut s = r.stream().check_leaks(check);
+        for c in buf.chunks(1 << 20) {
+            out.clear();
+            s.push(c, &mut out);
+        }
+        s.finish(&mut out);
+        assert!(s.leak().is_none());
+    }
+    let mb = (times * buf.len()) as f64 / (1 << 20) as f64;
+    println!(
+        "redact only (inline check {check}): {:.0} MiB per CPU-second",
+        mb / (thread_cpu() - t).as_secs_f64()
+    );
+}
+
 fn main() {
+    if let Some(times) = std::env::var("MC_BENCH_REDACT_ONLY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        redact_only(&line_pool(), times);
+        return;
+    }
     if std::env::var("MC_BENCH_MICRO_ONLY").is_ok() {
         micro(&line_pool());
         for _ in 0..3 {

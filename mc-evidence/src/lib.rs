@@ -49,6 +49,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+mod byteclass;
 #[cfg(feature = "dir-store")]
 pub mod dir;
 pub mod dsse;

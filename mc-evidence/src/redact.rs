@@ -54,6 +54,32 @@ pub const BUILTIN_RULES: [&str; 7] = [
     "api_key",
 ];
 
+/// Words that start a bearer token (index 0) or an API key (the rest), matched
+/// ASCII case-insensitively at word starts.
+const KEYWORDS: [&str; 21] = [
+    "bearer",
+    "api_key",
+    "api-key",
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "sk_live_",
+    "sk_test_",
+    "pk_live_",
+    "rk_live_",
+    "akia",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "github_pat_",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+];
+
 const EMAIL: usize = 0;
 const CARD: usize = 1;
 const PHONE: usize = 2;
@@ -125,8 +151,14 @@ impl RedactionCounts {
         }
     }
 
-    fn bump(&mut self, rule: &str) {
-        *self.0.entry(rule.to_string()).or_default() += 1;
+    /// Adds `tally` (matches per rule index of `names`) and zeroes it.
+    fn drain_tally(&mut self, names: &[String], tally: &mut [u64]) {
+        for (name, n) in names.iter().zip(tally.iter_mut()) {
+            if *n > 0 {
+                *self.0.entry(name.clone()).or_default() += *n;
+                *n = 0;
+            }
+        }
     }
 }
 
@@ -141,7 +173,16 @@ pub struct Finding {
     pub end: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Where each built-in scanner may next report a match (the end of its last one).
+#[derive(Debug, Default)]
+struct Cursors {
+    email: usize,
+    number: usize,
+    keyword: usize,
+    ipv6: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Span {
     start: usize,
     end: usize,
@@ -222,29 +263,7 @@ impl Redactor {
             .match_kind(MatchKind::LeftmostFirst)
             .start_kind(StartKind::Anchored)
             .kind(Some(AhoCorasickKind::DFA))
-            .build([
-                "bearer",
-                "api_key",
-                "api-key",
-                "apikey",
-                "token",
-                "secret",
-                "password",
-                "passwd",
-                "sk_live_",
-                "sk_test_",
-                "pk_live_",
-                "rk_live_",
-                "akia",
-                "ghp_",
-                "gho_",
-                "ghs_",
-                "ghu_",
-                "github_pat_",
-                "xoxb-",
-                "xoxp-",
-                "xoxa-",
-            ])
+            .build(KEYWORDS)
             .unwrap_or_else(|e| panic!("built-in keyword set: {e}"));
         let names: Vec<String> = BUILTIN_RULES.iter().map(|s| s.to_string()).collect();
         Redactor {
@@ -347,21 +366,25 @@ impl Redactor {
     /// Redacts a whole buffer; the same result as streaming it in any chunking.
     pub fn redact(&self, bytes: &[u8]) -> (Vec<u8>, RedactionCounts) {
         let mut out = bytes.to_vec();
-        let mut counts = RedactionCounts::default();
+        let mut tally = vec![0; self.names.len()];
         let mut spans = Vec::new();
         for seg in segments(bytes) {
-            self.redact_segment(&mut out[seg.0..seg.1], &mut spans, &mut counts);
+            self.redact_segment(&mut out[seg.0..seg.1], &mut spans, &mut tally);
         }
+        let mut counts = RedactionCounts::default();
+        counts.drain_tally(&self.names, &mut tally);
         (out, counts)
     }
 
-    /// Every match in `bytes` (line by line). Empty on correctly redacted output.
+    /// Every match in `bytes`, in order of position (line by line). Empty on
+    /// correctly redacted output.
     pub fn find(&self, bytes: &[u8]) -> Vec<Finding> {
         let mut spans = Vec::new();
         let mut out = Vec::new();
         for (s, e) in segments(bytes) {
             spans.clear();
             self.spans(&bytes[s..e], &mut spans);
+            spans.sort_unstable();
             out.extend(spans.iter().map(|sp| Finding {
                 rule: self.names[sp.rule].clone(),
                 start: s + sp.start,
@@ -377,6 +400,7 @@ impl Redactor {
             redactor: self.clone(),
             carry: Vec::new(),
             counts: RedactionCounts::default(),
+            tally: vec![0; self.names.len()],
             spans: Vec::new(),
             check: false,
             leak: None,
@@ -385,12 +409,7 @@ impl Redactor {
     }
 
     /// Masks every match in `seg`; returns whether anything was masked.
-    fn redact_segment(
-        &self,
-        seg: &mut [u8],
-        spans: &mut Vec<Span>,
-        counts: &mut RedactionCounts,
-    ) -> bool {
+    fn redact_segment(&self, seg: &mut [u8], spans: &mut Vec<Span>, tally: &mut [u64]) -> bool {
         spans.clear();
         self.spans(seg, spans);
         if spans.is_empty() {
@@ -407,7 +426,7 @@ impl Redactor {
                 end = end.max(spans[j].end);
                 j += 1;
             }
-            counts.bump(&self.names[first.rule]);
+            tally[first.rule] += 1;
             write_mask(&mut seg[first.start..end], &self.labels[first.rule]);
             i = j;
         }
@@ -416,9 +435,11 @@ impl Redactor {
 
     /// All matches of every rule in one line-free segment.
     fn spans(&self, seg: &[u8], out: &mut Vec<Span>) {
-        self.email_spans(seg, out);
-        self.word_spans(seg, out);
-        self.ipv6_spans(seg, out);
+        self.builtin_spans(seg, out);
+        self.custom_spans(seg, out);
+    }
+
+    fn custom_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
         if let Some(custom) = &self.custom {
             for m in custom.find_iter(seg) {
                 out.push(Span {
@@ -437,27 +458,112 @@ impl Redactor {
         re.search(&input).map(|m| m.end())
     }
 
-    fn email_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+    /// The built-in rules in one pass over the segment, 64 bytes at a time: the
+    /// byte classes of a block (see `byteclass`) give the candidate positions of
+    /// each scanner as bits — numbers (a digit at a word start, or `+`/`(` before a
+    /// digit), key words (a word start on a letter that can begin one), `@` and
+    /// `:` — and only those positions are visited. Each scanner keeps its own
+    /// cursor, so a match of one never hides a match of another; the union of all
+    /// spans is masked. The result equals the byte-by-byte scanners
+    /// (`builtin_spans_reference`, property-tested).
+    fn builtin_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+        let n = seg.len();
+        let mut cur = Cursors::default();
+        let mut prev_word = 0u64;
+        let mut base = 0;
+        while base < n {
+            let end = n.min(base + 64);
+            let c = crate::byteclass::classify(&seg[base..end]);
+            let last = end - base - 1;
+            let starts = c.word & !((c.word << 1) | prev_word);
+            prev_word = (c.word >> last) & 1;
+            let mut bits = c.special;
+            let mut plus_paren = 0u64;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let p = base + i;
+                match seg[p] {
+                    b'@' => self.email_at(seg, p, &mut cur.email, out),
+                    b':' => Self::ipv6_at(seg, p, &mut cur.ipv6, out),
+                    b'+' | b'(' => plus_paren |= 1 << i,
+                    _ => {}
+                }
+            }
+            let next_digit =
+                (c.digit >> 1) | (u64::from(end < n && seg[end].is_ascii_digit()) << last);
+            let mut bits = (starts & c.digit) | (plus_paren & next_digit);
+            while bits != 0 {
+                let p = base + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if p >= cur.number {
+                    cur.number = self.number_start(seg, p, out);
+                }
+            }
+            let mut bits = starts & !c.digit;
+            while bits != 0 {
+                let p = base + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if p >= cur.keyword
+                    && p + 1 < n
+                    && keyword_prefix(seg[p], seg[p + 1])
+                    && let Some(e) = self.keyword_at(seg, p, out)
+                {
+                    cur.keyword = e;
+                }
+            }
+            base = end;
+        }
+    }
+
+    /// A number candidate at `p` (a digit at a word start, or `+`/`(` before a
+    /// digit); returns the new number cursor.
+    fn number_start(&self, seg: &[u8], p: usize, out: &mut Vec<Span>) -> usize {
+        if !seg[p].is_ascii_digit() && p > 0 && is_word(seg[p - 1]) {
+            // `a+1`, `f(2`: the word after is not a number start.
+            let mut q = p + 1;
+            while q < seg.len() && is_word(seg[q]) {
+                q += 1;
+            }
+            return q;
+        }
+        self.number_at(seg, p, out).max(p + 1)
+    }
+
+    /// An email whose `@` is at `at`; `done` is the end of the last email found.
+    fn email_at(&self, seg: &[u8], at: usize, done: &mut usize, out: &mut Vec<Span>) {
+        if at < *done {
+            return;
+        }
+        let mut s = at;
+        while s > *done && at - s < 64 && is_email_local(seg[s - 1]) {
+            s -= 1;
+        }
+        if s == at {
+            return;
+        }
+        if let Some(e) = Self::anchored_at(&self.email, seg, s, 400) {
+            out.push(Span {
+                start: s,
+                end: e,
+                rule: EMAIL,
+            });
+            *done = e;
+        }
+    }
+
+    /// The scanners before the block classes (kept as the reference the fast path
+    /// is tested against): `memchr` for `@` and `:`, and a byte-by-byte word walk.
+    #[cfg(test)]
+    fn builtin_spans_reference(&self, seg: &[u8], out: &mut Vec<Span>) {
         let mut done = 0;
         for at in memchr::memchr_iter(b'@', seg) {
-            if at < done {
-                continue;
-            }
-            let mut s = at;
-            while s > done && at - s < 64 && is_email_local(seg[s - 1]) {
-                s -= 1;
-            }
-            if s == at {
-                continue;
-            }
-            if let Some(e) = Self::anchored_at(&self.email, seg, s, 400) {
-                out.push(Span {
-                    start: s,
-                    end: e,
-                    rule: EMAIL,
-                });
-                done = e;
-            }
+            self.email_at(seg, at, &mut done, out);
+        }
+        self.word_spans(seg, out);
+        let mut done = 0;
+        for at in memchr::memchr_iter(b':', seg) {
+            Self::ipv6_at(seg, at, &mut done, out);
         }
     }
 
@@ -468,6 +574,7 @@ impl Redactor {
     /// a match of one never hides a match of the other; the union of both is
     /// masked. Runs with too few digits to be any number rule are skipped without
     /// running a regex, which keeps timestamps and ids cheap.
+    #[cfg(test)]
     fn word_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
         let n = seg.len();
         let mut p = 0;
@@ -627,67 +734,84 @@ impl Redactor {
         }
     }
 
-    fn ipv6_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+    /// An IPv6 address around the `:` at `at`; `done` is the end of the last
+    /// token examined.
+    fn ipv6_at(seg: &[u8], at: usize, done: &mut usize, out: &mut Vec<Span>) {
+        if at < *done {
+            return;
+        }
         let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-        let mut done = 0;
-        for at in memchr::memchr_iter(b':', seg) {
-            if at < done {
-                continue;
-            }
-            let mut s = at;
-            while s > done && at - s < 45 && (seg[s - 1].is_ascii_hexdigit() || seg[s - 1] == b':')
-            {
-                s -= 1;
-            }
-            let mut e = at + 1;
-            while e < seg.len() && e - s < 60 && is_v6(seg[e]) {
-                e += 1;
-            }
-            done = e;
-            // Trailing sentence punctuation is not part of an address.
-            while e > at + 1 && seg[e - 1] == b'.' {
-                e -= 1;
-            }
-            let tok = &seg[s..e];
-            let colons = tok.iter().filter(|&&c| c == b':').count();
-            let double = tok.windows(2).any(|w| w == b"::");
-            if colons < 2 || !(double || colons >= 7) {
-                continue;
-            }
-            if !tok.iter().any(u8::is_ascii_hexdigit) {
-                continue;
-            }
-            if (s > 0 && is_word(seg[s - 1])) || (e < seg.len() && is_word(seg[e])) {
-                continue;
-            }
-            let ok = std::str::from_utf8(tok)
-                .ok()
-                .is_some_and(|t| Ipv6Addr::from_str(t).is_ok());
-            if ok {
-                out.push(Span {
-                    start: s,
-                    end: e,
-                    rule: IPV6,
-                });
-            }
+        let mut s = at;
+        while s > *done && at - s < 45 && (seg[s - 1].is_ascii_hexdigit() || seg[s - 1] == b':') {
+            s -= 1;
+        }
+        let mut e = at + 1;
+        while e < seg.len() && e - s < 60 && is_v6(seg[e]) {
+            e += 1;
+        }
+        *done = e;
+        // Trailing sentence punctuation is not part of an address.
+        while e > at + 1 && seg[e - 1] == b'.' {
+            e -= 1;
+        }
+        let tok = &seg[s..e];
+        let colons = tok.iter().filter(|&&c| c == b':').count();
+        let double = tok.windows(2).any(|w| w == b"::");
+        if colons < 2 || !(double || colons >= 7) {
+            return;
+        }
+        if !tok.iter().any(u8::is_ascii_hexdigit) {
+            return;
+        }
+        if (s > 0 && is_word(seg[s - 1])) || (e < seg.len() && is_word(seg[e])) {
+            return;
+        }
+        let ok = std::str::from_utf8(tok)
+            .ok()
+            .is_some_and(|t| Ipv6Addr::from_str(t).is_ok());
+        if ok {
+            out.push(Span {
+                start: s,
+                end: e,
+                rule: IPV6,
+            });
         }
     }
 }
 
+/// Second letters (bit `c - b'a'`) that can follow each first letter of a key word,
+/// indexed by the byte: `be`, `ap`/`ak`, `to`, `se`/`sk`, `pa`/`pk`, `rk`,
+/// `gh`/`gi`, `xo`, in either case (see the keyword list in [`Redactor::builtin`]).
+static KEYWORD_PAIRS: [u32; 256] = {
+    const fn bit(c: u8) -> u32 {
+        1 << (c - b'a')
+    }
+    let mut t = [0u32; 256];
+    let pairs: [(u8, u32); 8] = [
+        (b'b', bit(b'e')),
+        (b'a', bit(b'p') | bit(b'k')),
+        (b't', bit(b'o')),
+        (b's', bit(b'e') | bit(b'k')),
+        (b'p', bit(b'a') | bit(b'k')),
+        (b'r', bit(b'k')),
+        (b'g', bit(b'h') | bit(b'i')),
+        (b'x', bit(b'o')),
+    ];
+    let mut i = 0;
+    while i < pairs.len() {
+        let (first, seconds) = pairs[i];
+        t[first as usize] = seconds;
+        t[first.to_ascii_uppercase() as usize] = seconds;
+        i += 1;
+    }
+    t
+};
+
 /// Whether a keyword can start with the bytes `a b` (ASCII case-insensitive).
 #[inline]
 fn keyword_prefix(a: u8, b: u8) -> bool {
-    matches!(
-        (a.to_ascii_lowercase(), b.to_ascii_lowercase()),
-        (b'b', b'e')
-            | (b'a', b'p' | b'k')
-            | (b't', b'o')
-            | (b's', b'e' | b'k')
-            | (b'p', b'a' | b'k')
-            | (b'r', b'k')
-            | (b'g', b'h' | b'i')
-            | (b'x', b'o')
-    )
+    let second = b.to_ascii_lowercase().wrapping_sub(b'a');
+    second < 26 && KEYWORD_PAIRS[usize::from(a)] & (1 << second) != 0
 }
 
 /// Fills `dst` with `label` minus its `]`, `*` padding and a closing `]`, or all `*`
@@ -746,6 +870,8 @@ pub struct RedactStream {
     redactor: std::sync::Arc<Redactor>,
     carry: Vec<u8>,
     counts: RedactionCounts,
+    /// Matches per rule index not yet added to `counts` (no string per match).
+    tally: Vec<u64>,
     spans: Vec<Span>,
     check: bool,
     leak: Option<Finding>,
@@ -754,7 +880,8 @@ pub struct RedactStream {
 
 impl RedactStream {
     /// With `on`, every segment (line) that was masked is scanned again after masking
-    /// and the first surviving match is kept for [`RedactStream::leak`].
+    /// and the first surviving match (by position) is kept for
+    /// [`RedactStream::leak`].
     ///
     /// This is exactly [`Redactor::find`] over the stream's output, segment by
     /// segment: a segment with no match was left untouched, and scanning the same
@@ -829,11 +956,11 @@ impl RedactStream {
             let seg = &mut region[s..e];
             let masked = self
                 .redactor
-                .redact_segment(seg, &mut self.spans, &mut self.counts);
+                .redact_segment(seg, &mut self.spans, &mut self.tally);
             if masked && self.check && self.leak.is_none() {
                 self.spans.clear();
                 self.redactor.spans(seg, &mut self.spans);
-                if let Some(sp) = self.spans.first() {
+                if let Some(sp) = self.spans.iter().min() {
                     let at = self.emitted + s;
                     self.leak = Some(Finding {
                         rule: self.redactor.names[sp.rule].clone(),
@@ -844,6 +971,8 @@ impl RedactStream {
             }
         }
         self.emitted += region.len();
+        self.counts
+            .drain_tally(&self.redactor.names, &mut self.tally);
     }
 }
 
@@ -900,6 +1029,20 @@ mod tests {
             assert_eq!(c.get(rule) > 0, *hit, "{rule} on {text:?} -> {out:?} {c:?}");
             assert_eq!(out.len(), text.len());
             assert!(Redactor::builtin().find(out.as_bytes()).is_empty(), "{out}");
+        }
+    }
+
+    #[test]
+    fn keyword_prefix_admits_exactly_the_key_word_starts() {
+        let starts: std::collections::BTreeSet<(u8, u8)> = KEYWORDS
+            .iter()
+            .map(|k| (k.as_bytes()[0], k.as_bytes()[1]))
+            .collect();
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let want = starts.contains(&(a.to_ascii_lowercase(), b.to_ascii_lowercase()));
+                assert_eq!(keyword_prefix(a, b), want, "{a} {b}");
+            }
         }
     }
 
@@ -974,6 +1117,92 @@ mod tests {
             );
             assert_eq!(counts.get("card"), 1, "{text:?}: {counts:?}");
             assert!(!String::from_utf8_lossy(&out).contains("4111 1111 1111 1111"));
+        }
+    }
+
+    /// Pieces that exercise every scanner and the block edges: PII, near misses,
+    /// separators, key words in both cases, multi-byte UTF-8 and raw bytes.
+    fn piiish() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            pii().prop_map(String::into_bytes),
+            proptest::sample::select(vec![
+                "bob@example.com",
+                "a.b@c",
+                "@x.io",
+                "x@",
+                "4111111111111111",
+                "4012888888881881",
+                "378282246310005",
+                "(415) 555-0123",
+                "+44 20 7946 0958",
+                "+12345678",
+                "a+1",
+                "f(2",
+                "10.0.0.1",
+                "1.2.3",
+                "256.1.1.1",
+                "::1",
+                "fe80::1%",
+                "1:2:3:4:5:6:7:8",
+                "18:00:01",
+                "Bearer",
+                "bearer x",
+                "BEARER abcdef123",
+                "token: abcdef1234",
+                "Token=x",
+                "secret=\"hunter22x\"",
+                "password=passw0rd!",
+                "passwd:abcdefgh",
+                "sk_live_0123456789",
+                "pk_test_abcdefghij",
+                "AKIAIOSFODNN7EXAMPLE",
+                "ghp_0123456789abcdefghij",
+                "github_pat_0123456789abcdefghijkl",
+                "xoxb-1234567890",
+                "api-key = 'abcdef12'",
+                "apikey:zzzzzzzz",
+                "é",
+                "\u{1F600}",
+                "_",
+                "-",
+                ".",
+                " ",
+                "  ",
+                "\t",
+                ")",
+                "(",
+                "+",
+                ":",
+                "@",
+                "=",
+                "\"",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+            "[a-zA-Z0-9_]{1,70}".prop_map(String::into_bytes),
+            "[0-9 .:()+-]{1,30}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 1..20),
+        ]
+    }
+
+    fn sorted(mut v: Vec<Span>) -> Vec<Span> {
+        v.sort_unstable();
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn block_scanner_equals_the_byte_by_byte_scanners(
+            parts in proptest::collection::vec(piiish(), 0..40),
+        ) {
+            let r = shared();
+            let seg: Vec<u8> = parts.concat().into_iter().filter(|&b| b != b'\n').collect();
+            let mut fast = Vec::new();
+            r.builtin_spans(&seg, &mut fast);
+            let mut reference = Vec::new();
+            r.builtin_spans_reference(&seg, &mut reference);
+            prop_assert_eq!(sorted(fast), sorted(reference), "{:?}", String::from_utf8_lossy(&seg));
         }
     }
 
