@@ -99,6 +99,23 @@ pub(crate) fn classify(block: &[u8]) -> Classes {
     c
 }
 
+/// How many ASCII digits `bytes` starts with (eight bytes per step).
+#[inline]
+pub(crate) fn digit_run(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    loop {
+        let rest = &bytes[n.min(bytes.len())..];
+        let mut b = [0u8; 8];
+        let take = rest.len().min(8);
+        b[..take].copy_from_slice(&rest[..take]);
+        let run = pack(in_range(u64::from_le_bytes(b), b'0', b'9')).trailing_ones() as usize;
+        n += run;
+        if run < 8 {
+            return n;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,8 +156,27 @@ mod tests {
         assert_eq!(classify(&[]), Classes::default());
     }
 
+    #[test]
+    fn digit_runs() {
+        assert_eq!(digit_run(b""), 0);
+        assert_eq!(digit_run(b"x1"), 0);
+        assert_eq!(digit_run(b"0123456789a"), 10);
+        assert_eq!(digit_run(b"01234567"), 8);
+        assert_eq!(digit_run(b"0123456789012345678"), 19);
+        assert_eq!(digit_run(b"9/"), 1);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn digit_run_counts_leading_digits(bytes in proptest::collection::vec(
+            prop_oneof![3 => proptest::char::range('0', '9').prop_map(|c| c as u8), 1 => any::<u8>()],
+            0..40,
+        )) {
+            let want = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            prop_assert_eq!(digit_run(&bytes), want);
+        }
+
         #[test]
         fn equals_the_byte_by_byte_classes(block in proptest::collection::vec(any::<u8>(), 0..=64)) {
             prop_assert_eq!(classify(&block), reference(&block));

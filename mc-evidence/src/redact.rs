@@ -563,7 +563,80 @@ impl Redactor {
         self.word_spans(seg, out);
         let mut done = 0;
         for at in memchr::memchr_iter(b':', seg) {
-            Self::ipv6_at(seg, at, &mut done, out);
+            Self::ipv6_at_reference(seg, at, &mut done, out);
+        }
+    }
+
+    /// `number_at` as it was: one byte per step.
+    #[cfg(test)]
+    fn number_at_reference(&self, seg: &[u8], s: usize, out: &mut Vec<Span>) -> usize {
+        let n = seg.len();
+        let b = seg[s];
+        let mut j = s + 1;
+        let mut digits = usize::from(b.is_ascii_digit());
+        let mut dots = 0;
+        while j < n {
+            let c = seg[j];
+            if c.is_ascii_digit() {
+                digits += 1;
+                j += 1;
+            } else if matches!(c, b' ' | b'.' | b'-' | b'(' | b')')
+                && j + 1 < n
+                && (seg[j + 1].is_ascii_digit() || (c == b')' && seg[j + 1] == b' '))
+            {
+                dots += usize::from(c == b'.');
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let plausible = digits >= 10 || (dots >= 3 && digits >= 4) || (b == b'+' && digits >= 8);
+        if plausible {
+            self.number_token(seg, s, j, digits, dots, out);
+        }
+        j
+    }
+
+    /// `ipv6_at` as it was: closures and three passes over the token.
+    #[cfg(test)]
+    fn ipv6_at_reference(seg: &[u8], at: usize, done: &mut usize, out: &mut Vec<Span>) {
+        if at < *done {
+            return;
+        }
+        let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+        let mut s = at;
+        while s > *done && at - s < 45 && (seg[s - 1].is_ascii_hexdigit() || seg[s - 1] == b':') {
+            s -= 1;
+        }
+        let mut e = at + 1;
+        while e < seg.len() && e - s < 60 && is_v6(seg[e]) {
+            e += 1;
+        }
+        *done = e;
+        while e > at + 1 && seg[e - 1] == b'.' {
+            e -= 1;
+        }
+        let tok = &seg[s..e];
+        let colons = tok.iter().filter(|&&c| c == b':').count();
+        let double = tok.windows(2).any(|w| w == b"::");
+        if colons < 2 || !(double || colons >= 7) {
+            return;
+        }
+        if !tok.iter().any(u8::is_ascii_hexdigit) {
+            return;
+        }
+        if (s > 0 && is_word(seg[s - 1])) || (e < seg.len() && is_word(seg[e])) {
+            return;
+        }
+        let ok = std::str::from_utf8(tok)
+            .ok()
+            .is_some_and(|t| Ipv6Addr::from_str(t).is_ok());
+        if ok {
+            out.push(Span {
+                start: s,
+                end: e,
+                rule: IPV6,
+            });
         }
     }
 
@@ -596,7 +669,7 @@ impl Redactor {
                         }
                         num_until = q;
                     } else {
-                        num_until = self.number_at(seg, p, out).max(p + 1);
+                        num_until = self.number_at_reference(seg, p, out).max(p + 1);
                     }
                 }
                 p += 1;
@@ -604,7 +677,7 @@ impl Redactor {
             }
             // `p` is a word start: the loop only stops on word bytes here.
             if b.is_ascii_digit() && p >= num_until {
-                num_until = self.number_at(seg, p, out).max(p + 1);
+                num_until = self.number_at_reference(seg, p, out).max(p + 1);
             }
             if p >= kw_until
                 && p + 1 < n
@@ -628,12 +701,13 @@ impl Redactor {
         let mut j = s + 1;
         let mut digits = usize::from(b.is_ascii_digit());
         let mut dots = 0;
-        while j < n {
-            let c = seg[j];
-            if c.is_ascii_digit() {
-                digits += 1;
-                j += 1;
-            } else if matches!(c, b' ' | b'.' | b'-' | b'(' | b')')
+        loop {
+            // A run of digits at once, then at most one separator before a digit.
+            let run = crate::byteclass::digit_run(&seg[j..]);
+            digits += run;
+            j += run;
+            let Some(&c) = seg.get(j) else { break };
+            if matches!(c, b' ' | b'.' | b'-' | b'(' | b')')
                 && j + 1 < n
                 && (seg[j + 1].is_ascii_digit() || (c == b')' && seg[j + 1] == b' '))
             {
@@ -740,13 +814,33 @@ impl Redactor {
         if at < *done {
             return;
         }
-        let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+        // One pass each way that also counts the colons, notices a `::` and any hex
+        // digit (trailing dots, trimmed below, change none of the three).
+        let (mut colons, mut double, mut hex) = (1, false, false);
+        let mut right = COLON;
         let mut s = at;
-        while s > *done && at - s < 45 && (seg[s - 1].is_ascii_hexdigit() || seg[s - 1] == b':') {
+        while s > *done && at - s < 45 {
+            let class = V6[usize::from(seg[s - 1])];
+            if class & (HEX | COLON) == 0 {
+                break;
+            }
+            colons += usize::from(class == COLON);
+            double |= class == COLON && right == COLON;
+            hex |= class == HEX;
+            right = class;
             s -= 1;
         }
+        let mut left = COLON;
         let mut e = at + 1;
-        while e < seg.len() && e - s < 60 && is_v6(seg[e]) {
+        while e < seg.len() && e - s < 60 {
+            let class = V6[usize::from(seg[e])];
+            if class == 0 {
+                break;
+            }
+            colons += usize::from(class == COLON);
+            double |= class == COLON && left == COLON;
+            hex |= class == HEX;
+            left = class;
             e += 1;
         }
         *done = e;
@@ -755,12 +849,7 @@ impl Redactor {
             e -= 1;
         }
         let tok = &seg[s..e];
-        let colons = tok.iter().filter(|&&c| c == b':').count();
-        let double = tok.windows(2).any(|w| w == b"::");
-        if colons < 2 || !(double || colons >= 7) {
-            return;
-        }
-        if !tok.iter().any(u8::is_ascii_hexdigit) {
+        if colons < 2 || !(double || colons >= 7) || !hex {
             return;
         }
         if (s > 0 && is_word(seg[s - 1])) || (e < seg.len() && is_word(seg[e])) {
@@ -778,6 +867,30 @@ impl Redactor {
         }
     }
 }
+
+const HEX: u8 = 1;
+const COLON: u8 = 2;
+const DOT: u8 = 4;
+
+/// The bytes of an IPv6 token: hex digits, `:` and `.` (dotted IPv4 tail).
+static V6: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_hexdigit() {
+            HEX
+        } else if b == b':' {
+            COLON
+        } else if b == b'.' {
+            DOT
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
 
 /// Second letters (bit `c - b'a'`) that can follow each first letter of a key word,
 /// indexed by the byte: `be`, `ap`/`ak`, `to`, `se`/`sk`, `pa`/`pk`, `rk`,
@@ -912,14 +1025,18 @@ impl RedactStream {
             self.redact_into(out, base);
             self.carry.extend_from_slice(&chunk[tail_start..]);
         } else {
-            self.carry.extend_from_slice(chunk);
-            let Some(nl) = memchr::memrchr(b'\n', &self.carry) else {
+            let Some(nl) = memchr::memrchr(b'\n', chunk) else {
+                self.carry.extend_from_slice(chunk);
                 self.flush_long(out);
                 return;
             };
+            // Held-back bytes and the chunk's complete lines go straight to `out`
+            // (copying the whole chunk into `carry` first cost a second copy).
             let base = out.len();
-            out.extend_from_slice(&self.carry[..=nl]);
-            self.carry.drain(..=nl);
+            out.extend_from_slice(&self.carry);
+            out.extend_from_slice(&chunk[..=nl]);
+            self.carry.clear();
+            self.carry.extend_from_slice(&chunk[nl + 1..]);
             self.redact_into(out, base);
         }
         self.flush_long(out);
@@ -1180,6 +1297,7 @@ mod tests {
             .prop_map(|s| s.as_bytes().to_vec()),
             "[a-zA-Z0-9_]{1,70}".prop_map(String::into_bytes),
             "[0-9 .:()+-]{1,30}".prop_map(String::into_bytes),
+            "[0-9a-fA-F:.]{1,48}".prop_map(String::into_bytes),
             proptest::collection::vec(any::<u8>(), 1..20),
         ]
     }
