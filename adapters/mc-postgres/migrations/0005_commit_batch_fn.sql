@@ -1,32 +1,53 @@
 -- Group commit (ADR 0305): several units of work in one statement, one transaction,
--- one WAL flush.
+-- one WAL flush. Replaces the one-unit `mc_commit` of migration 0004.
 --
--- `mc_commit_batch` runs `mc_commit` (migration 0004) once per unit, in order, each in
--- its own subtransaction (a PL/pgSQL block with an EXCEPTION clause): a unit that fails
--- rolls back alone — its idempotency claim, transition, created execution and audit
--- events — and the units before and after it are unaffected. Every unit is therefore
--- still all-or-nothing (DESIGN rule 2); what the units of one call share is the
--- transaction's commit, so a queue of concurrent actions costs one round trip and one
--- fsync instead of one each, and a tenant's chain-head row is locked once per batch
--- instead of once per action.
+-- `mc_commit_batch` runs the units in order. Each unit runs in its own subtransaction
+-- (a PL/pgSQL block with an EXCEPTION clause), exactly as `mc_commit` ran it:
 --
--- Parameters are parallel arrays with one element per unit (the parameters of
--- `mc_commit`, NULL where that unit has no such part); `p_legal_from[i]` is unit i's
--- list of legal source states joined with ','; `p_ev_count[i]` says how many of the
--- flattened event arrays belong to unit i (events of unit 1 first).
+--   1. idempotency claim first (INSERT … ON CONFLICT DO NOTHING; a concurrent writer
+--      of the same key is waited for; a recorded key is returned to the caller, which
+--      answers Replayed / IdempotencyConflict from it, and nothing else is written);
+--   2. the transition: the row is found and locked by its primary key alone
+--      (`SELECT … FOR UPDATE`, which waits for a concurrent writer and returns the
+--      latest version), its version and state are checked here, then it is updated by
+--      key. (0004 put `state = ANY (…)` in the UPDATE's WHERE; the generic plan that
+--      PL/pgSQL caches after five calls then picked the (tenant, state, created_at)
+--      index and walked every running execution of the tenant to find one id — the
+--      top of the server's profile, growing with the tenant.)
+--   3. the created execution;
+--   4. the audit events, already sealed by the caller (SHA-256 over mc-core's
+--      canonical JSON stays in Rust) onto the chain head it predicts. The tenant's
+--      head row is locked by its first unit that carries events and stays locked for
+--      the rest of the transaction; each unit's prediction is compared with the head
+--      as left by the units before it; the head row is written once per tenant, after
+--      its last unit. The link trigger (MCA02), the primary key and the head guard
+--      (MCA03) still check every row.
+--
+-- A unit that fails rolls back alone — its claim, transition, creation and events —
+-- and the units before and after it are unaffected: every unit is still
+-- all-or-nothing (DESIGN rule 2); what the units of one call share is the commit.
+-- Typed failures (SQLSTATE, DETAIL) are those of 0004:
+--   MCC01 transition target not found          MCC02 version conflict (DETAIL: actual)
+--   MCC03 illegal transition (DETAIL: state)   MCC04 created execution already exists
+--   MCC05 stale chain head (DETAIL: "seq hash")
+--
+-- Parameters are parallel arrays with one element per unit (NULL where that unit has
+-- no such part); `p_legal_from[i]` is unit i's list of legal source states joined
+-- with ','; `p_ev_count[i]` says how many of the flattened event arrays belong to
+-- unit i (events of unit 1 first). The caller sorts units by tenant (stably), so a
+-- tenant's units are contiguous and two batches lock chain heads in the same order.
+-- The caller validates the tenants of created executions and events beforehand.
 --
 -- One row per unit comes back, `o_idx` = its position (1-based): `o_kind` is
--- 'committed' or 'replayed' as from `mc_commit`; 'failed' with the error's SQLSTATE,
--- message, DETAIL and constraint name; or 'deferred'. A unit that fails in a way that
--- sending it again resolves — MCC05, its events were sealed onto a stale head (another
--- replica moved the chain, or an earlier unit of the batch that was predicted to move
--- it did not commit); 40001 / 40P01, a lost race — is sent again by the caller in the
--- next batch, so every later unit of the same tenant in this batch is 'deferred'
--- (not run) and sent again after it: a tenant's units are applied in their order.
---
--- Lock order: the caller sorts the units by tenant, so two batches take chain heads in
--- the same order. A deadlock with other writers (40P01) is caught like any other error
--- and fails only the unit that waited.
+-- 'committed', 'replayed', 'failed' (with the error's SQLSTATE, message, DETAIL and
+-- constraint name) or 'deferred'. A unit that fails in a way that sending it again
+-- resolves — MCC05 (its events were sealed onto a stale head: another replica moved
+-- the chain, or an earlier unit of the batch that was predicted to move it did not
+-- commit), 40001 / 40P01 (a lost race) — is sent again by the caller in its next
+-- batch, so every later unit of the same tenant in this batch is 'deferred' (not run)
+-- and sent again after it: a tenant's units are applied in their order.
+
+DROP FUNCTION mc_commit;
 
 CREATE FUNCTION mc_commit_batch(
     p_tenant          text[],
@@ -95,76 +116,194 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
 DECLARE
-    n       integer := coalesce(cardinality(p_tenant), 0);
-    ev_from integer := 0;
-    ev_to   integer;
-    r       record;
-    blocked text[] := '{}';
+    n           integer := coalesce(cardinality(p_tenant), 0);
+    total       integer := coalesce(cardinality(p_seqs), 0);
+    ev_from     integer := 0;
+    ev_to       integer;
+    cnt         bigint;
+    r           mc_executions%ROWTYPE;
+    cur_version bigint;
+    cur_state   text;
+    blocked     text[] := '{}';
+    -- The tenant of the current run of units and its chain head as the units
+    -- committed so far leave it; whether this transaction holds its head row's lock
+    -- and has moved it.
+    h_tenant    text;
+    h_seq       bigint;
+    h_hash      text;
+    h_locked    boolean := false;
+    h_moved     boolean := false;
+    -- The head as the unit being run leaves it.
+    u_seq       bigint;
+    u_hash      text;
 BEGIN
-    IF coalesce(cardinality(p_seqs), 0)
-       <> (SELECT coalesce(sum(c), 0) FROM unnest(p_ev_count) AS c) THEN
-        RAISE EXCEPTION 'mc_commit_batch: % events but counts add up to %',
-            coalesce(cardinality(p_seqs), 0),
+    IF total <> (SELECT coalesce(sum(c), 0) FROM unnest(p_ev_count) AS c) THEN
+        RAISE EXCEPTION 'mc_commit_batch: % events but their counts add up to %', total,
             (SELECT coalesce(sum(c), 0) FROM unnest(p_ev_count) AS c)
             USING ERRCODE = '22023';
     END IF;
     FOR i IN 1 .. n LOOP
         ev_to := ev_from + p_ev_count[i];
+        IF h_tenant IS DISTINCT FROM p_tenant[i] THEN
+            IF h_moved THEN
+                UPDATE mc_audit_heads h SET seq = h_seq, hash = h_hash
+                 WHERE h.tenant = h_tenant;
+            END IF;
+            h_tenant := p_tenant[i];
+            h_locked := false;
+            h_moved := false;
+        END IF;
         o_idx := i;
-        o_sqlstate := NULL; o_message := NULL; o_detail := NULL; o_constraint := NULL;
-        o_fingerprint := NULL; o_outcome := NULL; o_tenant := NULL; o_id := NULL;
-        o_state := NULL; o_attempt := NULL; o_manifest := NULL; o_inputs := NULL;
-        o_parent := NULL; o_root := NULL; o_labels := NULL; o_version := NULL;
-        o_created_at := NULL; o_created_sub_ns := NULL; o_updated_at := NULL;
-        o_updated_sub_ns := NULL;
+        o_kind := NULL; o_sqlstate := NULL; o_message := NULL; o_detail := NULL;
+        o_constraint := NULL; o_fingerprint := NULL; o_outcome := NULL; o_tenant := NULL;
+        o_id := NULL; o_state := NULL; o_attempt := NULL; o_manifest := NULL;
+        o_inputs := NULL; o_parent := NULL; o_root := NULL; o_labels := NULL;
+        o_version := NULL; o_created_at := NULL; o_created_sub_ns := NULL;
+        o_updated_at := NULL; o_updated_sub_ns := NULL;
         IF p_tenant[i] = ANY (blocked) THEN
-            -- An earlier unit of this tenant is to be sent again: so is this one, after
-            -- it, so a tenant's units keep their order.
+            -- An earlier unit of this tenant is to be sent again: so is this one,
+            -- after it, so a tenant's units keep their order.
             o_kind := 'deferred';
             RETURN NEXT;
             ev_from := ev_to;
             CONTINUE;
         END IF;
+        u_seq := h_seq;
+        u_hash := h_hash;
         BEGIN
-            SELECT * INTO STRICT r FROM mc_commit(
-                p_tenant[i], p_key[i], p_fingerprint[i], p_outcome[i], p_key_at[i],
-                p_key_sub_ns[i], p_tr_id[i], p_tr_to[i], p_tr_attempt_inc[i],
-                p_tr_expected[i], string_to_array(p_legal_from[i], ','), p_at[i],
-                p_at_sub_ns[i], p_new_id[i], p_new_state[i], p_new_attempt[i],
-                p_new_manifest[i], p_new_inputs[i], p_new_parent[i], p_new_root[i],
-                p_new_labels[i]::jsonb, p_new_version[i], p_new_created_at[i],
-                p_new_created_sub[i], p_new_updated_at[i], p_new_updated_sub[i],
-                p_head_seq[i], p_head_hash[i],
-                coalesce(p_seqs[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_ids[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_kinds[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_subs[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_execs[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_resources[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_datas[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_tss[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_prevs[ev_from + 1 : ev_to], '{}'),
-                coalesce(p_hashes[ev_from + 1 : ev_to], '{}'));
-            o_kind := r.o_kind;
-            o_fingerprint := r.o_fingerprint; o_outcome := r.o_outcome;
-            o_tenant := r.o_tenant; o_id := r.o_id; o_state := r.o_state;
-            o_attempt := r.o_attempt; o_manifest := r.o_manifest; o_inputs := r.o_inputs;
-            o_parent := r.o_parent; o_root := r.o_root; o_labels := r.o_labels;
-            o_version := r.o_version; o_created_at := r.o_created_at;
-            o_created_sub_ns := r.o_created_sub_ns; o_updated_at := r.o_updated_at;
-            o_updated_sub_ns := r.o_updated_sub_ns;
+            -- 1. Idempotency first: a repeat writes nothing.
+            IF p_key[i] IS NOT NULL THEN
+                INSERT INTO mc_idempotency AS k
+                       (tenant, key, fingerprint, outcome, created_at, created_sub_ns)
+                VALUES (p_tenant[i], p_key[i], p_fingerprint[i], p_outcome[i]::json,
+                        p_key_at[i], p_key_sub_ns[i])
+                ON CONFLICT (tenant, key) DO NOTHING;
+                GET DIAGNOSTICS cnt = ROW_COUNT;
+                IF cnt = 0 THEN
+                    -- The conflicting record is committed (the insert waited for its
+                    -- writer) or claimed earlier in this transaction; either is seen.
+                    SELECT k.fingerprint, k.outcome::text INTO o_fingerprint, o_outcome
+                      FROM mc_idempotency k
+                     WHERE k.tenant = p_tenant[i] AND k.key = p_key[i];
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION 'idempotency key % vanished between insert and read',
+                            p_key[i] USING ERRCODE = '40001';
+                    END IF;
+                    o_kind := 'replayed';
+                END IF;
+            END IF;
+
+            IF o_kind IS NULL THEN
+                -- 2. Transition with optimistic concurrency, by primary key.
+                IF p_tr_id[i] IS NOT NULL THEN
+                    SELECT e.version, e.state INTO cur_version, cur_state
+                      FROM mc_executions e
+                     WHERE e.tenant = p_tenant[i] AND e.id = p_tr_id[i]
+                       FOR UPDATE;
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION 'execution % not found', p_tr_id[i]
+                            USING ERRCODE = 'MCC01';
+                    END IF;
+                    IF cur_version <> p_tr_expected[i] THEN
+                        RAISE EXCEPTION 'execution % is at version %', p_tr_id[i], cur_version
+                            USING ERRCODE = 'MCC02', DETAIL = cur_version::text;
+                    END IF;
+                    IF NOT (cur_state = ANY (string_to_array(p_legal_from[i], ','))) THEN
+                        RAISE EXCEPTION 'execution % cannot go from % to %', p_tr_id[i],
+                            cur_state, p_tr_to[i]
+                            USING ERRCODE = 'MCC03', DETAIL = cur_state;
+                    END IF;
+                    UPDATE mc_executions e
+                       SET state = p_tr_to[i], version = e.version + 1,
+                           attempt = e.attempt + p_tr_attempt_inc[i],
+                           updated_at = p_at[i], updated_sub_ns = p_at_sub_ns[i]
+                     WHERE e.tenant = p_tenant[i] AND e.id = p_tr_id[i]
+                    RETURNING e.* INTO r;
+                    o_tenant := r.tenant; o_id := r.id; o_state := r.state;
+                    o_attempt := r.attempt; o_manifest := r.manifest_digest;
+                    o_inputs := r.inputs_digest; o_parent := r.parent; o_root := r.root;
+                    o_labels := r.labels; o_version := r.version;
+                    o_created_at := r.created_at; o_created_sub_ns := r.created_sub_ns;
+                    o_updated_at := r.updated_at; o_updated_sub_ns := r.updated_sub_ns;
+                END IF;
+
+                -- 3. Create.
+                IF p_new_id[i] IS NOT NULL THEN
+                    INSERT INTO mc_executions (tenant, id, state, attempt, manifest_digest,
+                           inputs_digest, parent, root, labels, version, created_at,
+                           created_sub_ns, updated_at, updated_sub_ns)
+                    VALUES (p_tenant[i], p_new_id[i], p_new_state[i], p_new_attempt[i],
+                           p_new_manifest[i], p_new_inputs[i], p_new_parent[i],
+                           p_new_root[i], p_new_labels[i]::jsonb, p_new_version[i],
+                           p_new_created_at[i], p_new_created_sub[i], p_new_updated_at[i],
+                           p_new_updated_sub[i])
+                    ON CONFLICT (tenant, id) DO NOTHING;
+                    GET DIAGNOSTICS cnt = ROW_COUNT;
+                    IF cnt = 0 THEN
+                        RAISE EXCEPTION 'execution % already exists', p_new_id[i]
+                            USING ERRCODE = 'MCC04';
+                    END IF;
+                END IF;
+
+                -- 4. Audit: check the caller sealed onto the head, append.
+                IF p_ev_count[i] > 0 THEN
+                    IF NOT h_locked THEN
+                        -- Lock the tenant's head (created empty on first use); held to
+                        -- the end of the transaction once a unit holding it commits.
+                        INSERT INTO mc_audit_heads AS h (tenant, seq, hash)
+                        VALUES (p_tenant[i], 0, repeat('0', 64))
+                        ON CONFLICT (tenant) DO UPDATE SET seq = h.seq
+                        RETURNING h.seq, h.hash INTO u_seq, u_hash;
+                    END IF;
+                    IF u_seq <> p_head_seq[i] OR u_hash <> p_head_hash[i] THEN
+                        RAISE EXCEPTION 'audit events of tenant % were sealed onto a stale chain head',
+                            p_tenant[i] USING ERRCODE = 'MCC05', DETAIL = u_seq::text || ' ' || u_hash;
+                    END IF;
+                    -- ORDER BY seq: each row's link trigger must see its predecessor.
+                    INSERT INTO mc_audit_events
+                           (tenant, seq, id, kind, actor_sub, execution_id, resource, data,
+                            ts, prev, hash)
+                    SELECT p_tenant[i], u.seq, u.id, u.kind, u.sub, u.exec, u.res,
+                           u.data::json, u.ts, u.prev, u.hash
+                      FROM unnest(p_seqs[ev_from + 1 : ev_to], p_ids[ev_from + 1 : ev_to],
+                                  p_kinds[ev_from + 1 : ev_to], p_subs[ev_from + 1 : ev_to],
+                                  p_execs[ev_from + 1 : ev_to],
+                                  p_resources[ev_from + 1 : ev_to],
+                                  p_datas[ev_from + 1 : ev_to], p_tss[ev_from + 1 : ev_to],
+                                  p_prevs[ev_from + 1 : ev_to], p_hashes[ev_from + 1 : ev_to])
+                           AS u(seq, id, kind, sub, exec, res, data, ts, prev, hash)
+                     ORDER BY u.seq;
+                    u_seq := p_seqs[ev_to];
+                    u_hash := p_hashes[ev_to];
+                END IF;
+                o_kind := 'committed';
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS o_sqlstate = RETURNED_SQLSTATE,
                                     o_message = MESSAGE_TEXT,
                                     o_detail = PG_EXCEPTION_DETAIL,
                                     o_constraint = CONSTRAINT_NAME;
             o_kind := 'failed';
+            o_fingerprint := NULL; o_outcome := NULL; o_tenant := NULL; o_id := NULL;
+            o_state := NULL; o_attempt := NULL; o_manifest := NULL; o_inputs := NULL;
+            o_parent := NULL; o_root := NULL; o_labels := NULL; o_version := NULL;
+            o_created_at := NULL; o_created_sub_ns := NULL; o_updated_at := NULL;
+            o_updated_sub_ns := NULL;
             IF o_sqlstate IN ('MCC05', '40001', '40P01') THEN
                 blocked := blocked || p_tenant[i];
             END IF;
         END;
+        IF o_kind = 'committed' AND p_ev_count[i] > 0 THEN
+            h_locked := true;
+            h_moved := true;
+            h_seq := u_seq;
+            h_hash := u_hash;
+        END IF;
         RETURN NEXT;
         ev_from := ev_to;
     END LOOP;
+    IF h_moved THEN
+        UPDATE mc_audit_heads h SET seq = h_seq, hash = h_hash WHERE h.tenant = h_tenant;
+    END IF;
 END
 $$;

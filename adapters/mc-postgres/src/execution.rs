@@ -40,7 +40,6 @@ use crate::PgStore;
 use crate::audit::{append_in_tx, validate_event};
 use crate::codec::{EXECUTION_COLUMNS, check_text, execution_from_row, join, split, to_i64};
 use crate::error::{TxError, corrupt, map_sqlx, tx_err};
-use crate::unit::legal_sources;
 
 fn check_tenant(commit: &TenantId, other: &TenantId, what: &'static str) -> Result<(), StoreError> {
     if commit != other {
@@ -179,36 +178,17 @@ async fn apply_transition(
     t: &mc_core::Transition,
 ) -> Result<Execution, TxError> {
     let at = split(c.at);
-    let expected = to_i64("expected_version", t.expected_version)?;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE mc_executions \
-            SET state = $3, version = version + 1, attempt = attempt + $4, \
-                updated_at = $5, updated_sub_ns = $6 \
-          WHERE tenant = $1 AND id = $2 AND version = $7 AND state = ANY($8::text[]) \
-      RETURNING {EXECUTION_COLUMNS}"
-    )))
+    // Found and locked by its primary key alone, then checked (migration 0006 explains
+    // why `state` is not a condition of the UPDATE). Under READ COMMITTED `FOR UPDATE`
+    // waits for a concurrent writer and returns the latest committed row.
+    let cur = sqlx::query(
+        "SELECT version, state FROM mc_executions WHERE tenant = $1 AND id = $2 FOR UPDATE",
+    )
     .bind(c.tenant.as_str())
     .bind(t.execution_id.as_str())
-    .bind(t.to.as_str())
-    .bind(i64::from(t.next_attempt))
-    .bind(at.micros)
-    .bind(at.sub_ns)
-    .bind(expected)
-    .bind(legal_sources(t.to))
     .fetch_optional(&mut *conn)
     .await
     .map_err(tx_err)?;
-    if let Some(row) = row {
-        return Ok(execution_from_row(&row)?);
-    }
-    // Name the reason. Under READ COMMITTED this statement sees the latest committed
-    // row, e.g. the version written by the writer that beat us.
-    let cur = sqlx::query("SELECT version, state FROM mc_executions WHERE tenant = $1 AND id = $2")
-        .bind(c.tenant.as_str())
-        .bind(t.execution_id.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(tx_err)?;
     let Some(cur) = cur else {
         return Err(StoreError::NotFound {
             id: t.execution_id.to_string(),
@@ -238,11 +218,23 @@ async fn apply_transition(
         }
         .into());
     }
-    // The row changed between the two statements and now matches: run again.
-    Err(TxError::Retry(format!(
-        "execution {} changed while being updated",
-        t.execution_id
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE mc_executions \
+            SET state = $3, version = version + 1, attempt = attempt + $4, \
+                updated_at = $5, updated_sub_ns = $6 \
+          WHERE tenant = $1 AND id = $2 \
+      RETURNING {EXECUTION_COLUMNS}"
     )))
+    .bind(c.tenant.as_str())
+    .bind(t.execution_id.as_str())
+    .bind(t.to.as_str())
+    .bind(i64::from(t.next_attempt))
+    .bind(at.micros)
+    .bind(at.sub_ns)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(tx_err)?;
+    Ok(execution_from_row(&row)?)
 }
 
 async fn insert_execution(conn: &mut PgConnection, e: &Execution) -> Result<(), TxError> {

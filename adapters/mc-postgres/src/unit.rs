@@ -494,7 +494,7 @@ fn replayed(
 }
 
 /// The states from which `to` is a legal transition, as SQL text values.
-pub(crate) fn legal_sources(to: ExecutionState) -> Vec<String> {
+fn legal_sources(to: ExecutionState) -> Vec<String> {
     ExecutionState::ALL
         .into_iter()
         .filter(|s| s.can_transition_to(to))
