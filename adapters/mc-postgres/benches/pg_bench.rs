@@ -500,6 +500,8 @@ async fn action_scenario(
         w.await.expect("warm-up");
     }
     let stats_before = store.commit_stats();
+    let server_pids = backend_pids(&store).await;
+    let cpu_before = (cpu_ticks(&server_pids), cpu_ticks(&["self".to_string()]));
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -525,6 +527,22 @@ async fn action_scenario(
         samples.extend(t.await.expect("client task"));
     }
     let throughput = samples.len() as f64 / started.elapsed().as_secs_f64();
+    let cpu_after = (cpu_ticks(&server_pids), cpu_ticks(&["self".to_string()]));
+    let per_action_us = |before: u64, after: u64| {
+        (after - before) as f64 * 1e6 / ticks_per_second() / samples.len() as f64
+    };
+    let (server_us, client_us) = (
+        per_action_us(cpu_before.0, cpu_after.0),
+        per_action_us(cpu_before.1, cpu_after.1),
+    );
+    if clients > 1 {
+        println!(
+            "  CPU per action: server {server_us:.0} µs + this process {client_us:.0} µs \
+             (CPU-bound ceiling on {} cores: {:.0} actions/s)",
+            cores(),
+            cores() as f64 * 1e6 / (server_us + client_us)
+        );
+    }
     let stats_after = store.commit_stats();
     let stats = CommitStats {
         batches: stats_after.batches - stats_before.batches,
@@ -632,6 +650,45 @@ async fn bench_actions() {
             }
         }
     }
+}
+
+/// The server processes serving `store`'s pool (named `mc-bench`).
+async fn backend_pids(store: &PgStore) -> Vec<String> {
+    sqlx::query_scalar::<_, i32>(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'mc-bench'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("list backends")
+    .into_iter()
+    .map(|p| p.to_string())
+    .collect()
+}
+
+/// User + system CPU ticks of the processes `pids` (`"self"` for this one), from
+/// `/proc/<pid>/stat`; processes that are gone count 0.
+fn cpu_ticks(pids: &[String]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .map(|s| {
+            // Fields after the parenthesised command name; utime and stime are the
+            // 14th and 15th fields of the whole line.
+            let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            n(11) + n(12)
+        })
+        .sum()
+}
+
+/// Clock ticks per second of `/proc/*/stat` (USER_HZ, 100 on Linux).
+fn ticks_per_second() -> f64 {
+    100.0
+}
+
+/// Cores available to this process.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// The machine's load average (`/proc/loadavg`), printed next to the figures since

@@ -16,12 +16,12 @@
 --      top of the server's profile, growing with the tenant.)
 --   3. the created execution;
 --   4. the audit events, already sealed by the caller (SHA-256 over mc-core's
---      canonical JSON stays in Rust) onto the chain head it predicts. The tenant's
---      head row is locked by its first unit that carries events and stays locked for
---      the rest of the transaction; each unit's prediction is compared with the head
---      as left by the units before it; the head row is written once per tenant, after
---      its last unit. The link trigger (MCA02), the primary key and the head guard
---      (MCA03) still check every row.
+--      canonical JSON stays in Rust) onto the chain head it predicts. The head rows
+--      of all the batch's tenants that carry events are locked first, in one
+--      statement and one order, and stay locked to the end of the transaction; each
+--      unit's prediction is compared with the head as left by the units before it;
+--      the heads are written once, after the last unit. The link trigger (MCA02), the
+--      primary key and the head guard (MCA03) still check every row.
 --
 -- A unit that fails rolls back alone — its claim, transition, creation and events —
 -- and the units before and after it are unaffected: every unit is still
@@ -125,34 +125,38 @@ DECLARE
     cur_version bigint;
     cur_state   text;
     blocked     text[] := '{}';
-    -- The tenant of the current run of units and its chain head as the units
-    -- committed so far leave it; whether this transaction holds its head row's lock
-    -- and has moved it.
-    h_tenant    text;
-    h_seq       bigint;
-    h_hash      text;
-    h_locked    boolean := false;
-    h_moved     boolean := false;
-    -- The head as the unit being run leaves it.
-    u_seq       bigint;
-    u_hash      text;
+    -- The chain heads of the batch's tenants that carry events, locked up front: as
+    -- the units committed so far leave them, and whether they moved.
+    l_tenants   text[];
+    l_seqs      bigint[];
+    l_hashes    text[];
+    l_moved     boolean[];
+    k           integer;
 BEGIN
     IF total <> (SELECT coalesce(sum(c), 0) FROM unnest(p_ev_count) AS c) THEN
         RAISE EXCEPTION 'mc_commit_batch: % events but their counts add up to %', total,
             (SELECT coalesce(sum(c), 0) FROM unnest(p_ev_count) AS c)
             USING ERRCODE = '22023';
     END IF;
+    -- Lock the chain head of every tenant whose units carry events, in one statement
+    -- and in one order (tenant, byte-wise) for every batch, creating empty heads on
+    -- first use. The locks are held to the end of the transaction.
+    WITH locked AS (
+        INSERT INTO mc_audit_heads AS h (tenant, seq, hash)
+        SELECT t.tenant, 0, repeat('0', 64)
+          FROM (SELECT DISTINCT p_tenant[j] AS tenant
+                  FROM generate_subscripts(p_tenant, 1) AS j
+                 WHERE p_ev_count[j] > 0) AS t
+         ORDER BY t.tenant COLLATE "C"
+        ON CONFLICT (tenant) DO UPDATE SET seq = h.seq
+        RETURNING h.tenant, h.seq, h.hash
+    )
+    SELECT array_agg(tenant), array_agg(seq), array_agg(hash),
+           array_agg(false)
+      INTO l_tenants, l_seqs, l_hashes, l_moved
+      FROM locked;
     FOR i IN 1 .. n LOOP
         ev_to := ev_from + p_ev_count[i];
-        IF h_tenant IS DISTINCT FROM p_tenant[i] THEN
-            IF h_moved THEN
-                UPDATE mc_audit_heads h SET seq = h_seq, hash = h_hash
-                 WHERE h.tenant = h_tenant;
-            END IF;
-            h_tenant := p_tenant[i];
-            h_locked := false;
-            h_moved := false;
-        END IF;
         o_idx := i;
         o_kind := NULL; o_sqlstate := NULL; o_message := NULL; o_detail := NULL;
         o_constraint := NULL; o_fingerprint := NULL; o_outcome := NULL; o_tenant := NULL;
@@ -168,8 +172,6 @@ BEGIN
             ev_from := ev_to;
             CONTINUE;
         END IF;
-        u_seq := h_seq;
-        u_hash := h_hash;
         BEGIN
             -- 1. Idempotency first: a repeat writes nothing.
             IF p_key[i] IS NOT NULL THEN
@@ -247,17 +249,11 @@ BEGIN
 
                 -- 4. Audit: check the caller sealed onto the head, append.
                 IF p_ev_count[i] > 0 THEN
-                    IF NOT h_locked THEN
-                        -- Lock the tenant's head (created empty on first use); held to
-                        -- the end of the transaction once a unit holding it commits.
-                        INSERT INTO mc_audit_heads AS h (tenant, seq, hash)
-                        VALUES (p_tenant[i], 0, repeat('0', 64))
-                        ON CONFLICT (tenant) DO UPDATE SET seq = h.seq
-                        RETURNING h.seq, h.hash INTO u_seq, u_hash;
-                    END IF;
-                    IF u_seq <> p_head_seq[i] OR u_hash <> p_head_hash[i] THEN
+                    k := array_position(l_tenants, p_tenant[i]);
+                    IF l_seqs[k] <> p_head_seq[i] OR l_hashes[k] <> p_head_hash[i] THEN
                         RAISE EXCEPTION 'audit events of tenant % were sealed onto a stale chain head',
-                            p_tenant[i] USING ERRCODE = 'MCC05', DETAIL = u_seq::text || ' ' || u_hash;
+                            p_tenant[i]
+                            USING ERRCODE = 'MCC05', DETAIL = l_seqs[k]::text || ' ' || l_hashes[k];
                     END IF;
                     -- ORDER BY seq: each row's link trigger must see its predecessor.
                     INSERT INTO mc_audit_events
@@ -273,8 +269,6 @@ BEGIN
                                   p_prevs[ev_from + 1 : ev_to], p_hashes[ev_from + 1 : ev_to])
                            AS u(seq, id, kind, sub, exec, res, data, ts, prev, hash)
                      ORDER BY u.seq;
-                    u_seq := p_seqs[ev_to];
-                    u_hash := p_hashes[ev_to];
                 END IF;
                 o_kind := 'committed';
             END IF;
@@ -294,16 +288,16 @@ BEGIN
             END IF;
         END;
         IF o_kind = 'committed' AND p_ev_count[i] > 0 THEN
-            h_locked := true;
-            h_moved := true;
-            h_seq := u_seq;
-            h_hash := u_hash;
+            l_seqs[k] := p_seqs[ev_to];
+            l_hashes[k] := p_hashes[ev_to];
+            l_moved[k] := true;
         END IF;
         RETURN NEXT;
         ev_from := ev_to;
     END LOOP;
-    IF h_moved THEN
-        UPDATE mc_audit_heads h SET seq = h_seq, hash = h_hash WHERE h.tenant = h_tenant;
-    END IF;
+    -- Move the heads, once per tenant.
+    UPDATE mc_audit_heads h SET seq = v.seq, hash = v.hash
+      FROM unnest(l_tenants, l_seqs, l_hashes, l_moved) AS v(tenant, seq, hash, moved)
+     WHERE v.moved AND h.tenant = v.tenant;
 END
 $$;

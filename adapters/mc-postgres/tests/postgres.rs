@@ -620,6 +620,45 @@ async fn stored_values_read_back_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_accepts_only_lowercase_sha256_hex_digests() {
+    with_store(2, |ctx: Ctx| async move {
+        let pool = ctx.store.pool();
+        let insert = |digest: String| {
+            sqlx::query(
+                "INSERT INTO mc_executions (tenant, id, state, attempt, manifest_digest, \
+                     inputs_digest, root, version, created_at, updated_at) \
+                 VALUES ('acme', md5(random()::text), 'running', 1, $1, repeat('b', 64), 'r', 1, \
+                     now(), now())",
+            )
+            .bind(digest)
+            .execute(pool)
+        };
+        insert("0123456789abcdef".repeat(4)).await.expect("a valid digest");
+        for bad in [
+            "A".repeat(64),
+            "a".repeat(63),
+            "a".repeat(65),
+            format!("{}g", "a".repeat(63)),
+            format!("{}\n", "a".repeat(63)),
+            format!("{}é", "a".repeat(62)),
+            String::new(),
+        ] {
+            let err = insert(bad.clone()).await.unwrap_err();
+            assert_eq!(sqlstate(&err), "23514", "{bad:?} must be rejected: {err}");
+        }
+        let err = sqlx::query(
+            "INSERT INTO mc_idempotency (tenant, key, fingerprint, outcome, created_at) \
+             VALUES ('acme', 'k', repeat('z', 64), '{}', now())",
+        )
+        .execute(pool)
+        .await
+        .unwrap_err();
+        assert_eq!(sqlstate(&err), "23514", "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_is_idempotent_and_versioned() {
     with_store(2, |ctx: Ctx| async move {
         ctx.store.migrate().await.unwrap();
@@ -632,7 +671,7 @@ async fn migrate_is_idempotent_and_versioned() {
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
-        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
     })
     .await;
 }
