@@ -102,6 +102,24 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// CPU seconds of this process and of its waited-for children (user + system, from
+/// `/proc/self/stat`, in clock ticks of 1/100 s).
+fn process_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the `(comm)`: state is field 3; utime..cstime are 14..17.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    if f.len() < 4 {
+        return (f64::NAN, f64::NAN);
+    }
+    ((f[0] + f[1]) / 100.0, (f[2] + f[3]) / 100.0)
+}
+
 fn tar_zstd(dir: &std::path::Path) -> Duration {
     let t = Instant::now();
     let status = Command::new("sh")
@@ -395,9 +413,11 @@ fn main() {
 
     // Warm the page cache once so both contenders read from memory.
     let warm = tar_zstd(&data);
+    let (_, children0) = process_cpu();
     let baseline = tar_zstd(&data);
+    let baseline_cpu = process_cpu().1 - children0;
     println!(
-        "tar | zstd -1 -T2: {:.2}s (warm-up run {:.2}s)",
+        "tar | zstd -1 -T2: {:.2}s, {baseline_cpu:.2} CPU-s (warm-up run {:.2}s)",
         baseline.as_secs_f64(),
         warm.as_secs_f64()
     );
@@ -415,7 +435,7 @@ fn main() {
     let out_path = tmp.path().join("pack.tar.zst");
     for verify in [false, true] {
         reset_peak_rss();
-        let (report, elapsed) = rt.block_on(async {
+        let (report, elapsed, cpu) = rt.block_on(async {
             let artifacts = PackArtifact::list(store.as_ref(), "").await.unwrap();
             let mut opts = PackOptions::new(
                 TenantId::new("bench").unwrap(),
@@ -430,21 +450,23 @@ fn main() {
                 opts,
             );
             let file = std::fs::File::create(&out_path).unwrap();
+            let cpu0 = process_cpu().0;
             let t = Instant::now();
             let (report, w) = b
                 .build(artifacts, std::io::BufWriter::with_capacity(1 << 20, file))
                 .await
                 .unwrap();
             drop(w);
-            (report, t.elapsed())
+            (report, t.elapsed(), process_cpu().0 - cpu0)
         });
         let rss = peak_rss_mb();
         println!(
-            "pack (inline redaction check {}): {:.2}s = {:.0} MiB/s, ratio to tar|zstd {:.2}x (goal <= 1.5x), peak RSS {:.0} MiB (goal <= 256), {} -> {} bytes, redactions {}",
+            "pack (inline redaction check {}): {:.2}s = {:.0} MiB/s, ratio to tar|zstd {:.2}x (goal <= 1.5x); {cpu:.2} CPU-s = {:.2}x tar|zstd's; peak RSS {:.0} MiB (goal <= 256), {} -> {} bytes, redactions {}",
             if verify { "on " } else { "off" },
             elapsed.as_secs_f64(),
             total_mb / elapsed.as_secs_f64(),
             elapsed.as_secs_f64() / baseline.as_secs_f64(),
+            cpu / baseline_cpu,
             rss,
             report.bytes_in,
             report.bytes_out,

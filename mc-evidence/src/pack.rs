@@ -10,12 +10,16 @@
 //! ```
 //!
 //! How it streams: up to `concurrency` artifacts are fetched at once; each fetch task
-//! reads its blob chunk by chunk, hashes the original, redacts (length-preserving, so
-//! the tar header is written before the data), hashes the redacted bytes and sends
-//! them through a small bounded channel. One writer thread drains the channels in
-//! artifact order into tar → zstd (multithreaded, level 1 by default). A full channel
-//! stops its fetch task (back-pressure), so memory stays bounded by
-//! `concurrency × queue × chunk` whatever the artifact sizes.
+//! reads its blob chunk by chunk, hashes the original, cuts it into regions of whole
+//! lines that are redacted by tasks of their own (length-preserving, so the tar
+//! header is written before the data; up to three regions of one artifact at once,
+//! so a single large artifact still uses every core), hashes the redacted bytes in
+//! order and sends them through a small bounded channel. One writer thread drains the
+//! channels in artifact order into tar → zstd (multithreaded, level 1 by default). A
+//! full channel stops its fetch task (back-pressure), so memory stays bounded by about
+//! `concurrency × (queue + 3) × region` (a region is one chunk of the store's stream,
+//! or 64 KiB of lines gathered from smaller chunks, or one over-long line of at most
+//! 1 MiB) whatever the artifact sizes.
 //!
 //! Failure and cancellation: the first error (a missing artifact, a failed fetch, a
 //! size change while reading, a redaction leak, cancellation) stops every task and is
@@ -24,6 +28,7 @@
 //! `BlobStore` (`put_stream` with [`PutMode::Create`]: nothing is visible unless the
 //! whole pack succeeds) and the CLI writes to a temporary file renamed on success.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,12 +41,13 @@ use mc_core::{
 };
 use sha2::Digest as _;
 use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::dsse::{Envelope, EvidenceKey};
 use crate::error::EvidenceError;
 use crate::manifest::{ArtifactEntry, EvidenceManifest, Redacted, media_type_for};
-use crate::redact::{RedactStream, RedactionCounts, Redactor};
+use crate::redact::{RedactionCounts, Redactor, RegionSplitter, RegionTask};
 
 /// Pack path of the manifest.
 pub const MANIFEST_PATH: &str = "manifest.json";
@@ -449,17 +455,18 @@ async fn fetch_artifact(
         let mut orig = sha2::Sha256::new();
         let mut red = sha2::Sha256::new();
         let mut n = 0u64;
-        // The inline proof (MC-DATA-1152): the stream re-scans every masked line
-        // after masking; unmasked lines are unchanged and had no match.
-        let mut rs = redactor.stream().check_leaks(verify);
-        let check = |rs: &RedactStream| -> Result<(), EvidenceError> {
-            if let Some(f) = rs.leak() {
-                return Err(EvidenceError::RedactionLeak {
-                    artifact: artifact.name.clone(),
-                    rule: f.rule.clone(),
-                });
-            }
-            Ok(())
+        let mut tally = vec![0u64; redactor.rule_names().len()];
+        // The artifact is cut into regions of whole lines, each redacted by a task
+        // of its own (so both cores share one large artifact) and delivered in
+        // order. With `verify`, each region task re-scans every line it masked
+        // after masking (the inline MC-DATA-1152 proof; unmasked lines are
+        // unchanged and had no match).
+        let mut splitter = RegionSplitter::default();
+        let mut in_flight: VecDeque<JoinHandle<RegionTask>> = VecDeque::new();
+        let mut regions = Vec::new();
+        let spawn = |region: Vec<u8>| {
+            let redactor = redactor.clone();
+            tokio::spawn(async move { RegionTask::run(&redactor, region, verify) })
         };
         while let Some(chunk) = stream.next().await {
             if cancel.is_cancelled() {
@@ -474,15 +481,14 @@ async fn fetch_artifact(
                 break;
             }
             orig.update(&chunk);
-            let mut out = Vec::with_capacity(chunk.len() + 1024);
-            rs.push(&chunk, &mut out);
-            if out.is_empty() {
-                continue;
-            }
-            red.update(&out);
-            check(&rs)?;
-            if tx.send(Msg::Chunk(out)).await.is_err() {
-                return Err(EvidenceError::Cancelled);
+            splitter.push(&chunk, &mut |region| regions.push(region));
+            for region in regions.drain(..) {
+                in_flight.push_back(spawn(region));
+                if in_flight.len() > REGIONS_IN_FLIGHT
+                    && let Some(oldest) = in_flight.pop_front()
+                {
+                    deliver(oldest, &mut red, &mut tally, &tx, &artifact.name).await?;
+                }
             }
         }
         if n != artifact.size {
@@ -492,24 +498,56 @@ async fn fetch_artifact(
                 actual: n,
             });
         }
-        let mut out = Vec::new();
-        rs.finish(&mut out);
-        if !out.is_empty() {
-            red.update(&out);
-            check(&rs)?;
-            if tx.send(Msg::Chunk(out)).await.is_err() {
-                return Err(EvidenceError::Cancelled);
-            }
+        if let Some(region) = splitter.finish() {
+            in_flight.push_back(spawn(region));
+        }
+        while let Some(oldest) = in_flight.pop_front() {
+            deliver(oldest, &mut red, &mut tally, &tx, &artifact.name).await?;
         }
         Ok(Msg::Done {
             sha256: digest_of(orig),
             redacted: digest_of(red),
-            counts: rs.counts().clone(),
+            counts: RedactionCounts::from_tally(&redactor, &tally),
         })
     }
     .await;
     let msg = result.unwrap_or_else(Msg::Failed);
     let _ = tx.send(msg).await;
+}
+
+/// Regions of one artifact being redacted at once, beyond the one being delivered.
+const REGIONS_IN_FLIGHT: usize = 2;
+
+/// Waits for a region task, checks its leak report, adds its counts, hashes its
+/// bytes and sends them to the writer.
+async fn deliver(
+    task: JoinHandle<RegionTask>,
+    red: &mut sha2::Sha256,
+    tally: &mut [u64],
+    tx: &mpsc::Sender<Msg>,
+    artifact: &str,
+) -> Result<(), EvidenceError> {
+    let done = task.await.map_err(|e| {
+        EvidenceError::Io(std::io::Error::other(format!(
+            "redaction task of {artifact} failed: {e}"
+        )))
+    })?;
+    if let Some(f) = done.leak {
+        return Err(EvidenceError::RedactionLeak {
+            artifact: artifact.to_string(),
+            rule: f.rule,
+        });
+    }
+    for (total, n) in tally.iter_mut().zip(&done.tally) {
+        *total += n;
+    }
+    if done.bytes.is_empty() {
+        return Ok(());
+    }
+    red.update(&done.bytes);
+    tx.send(Msg::Chunk(done.bytes))
+        .await
+        .map_err(|_| EvidenceError::Cancelled)
 }
 
 /// Reads one artifact's redacted chunks from its channel as a `Read` for `tar`.

@@ -1066,30 +1066,150 @@ impl RedactStream {
 
     fn redact_into(&mut self, out: &mut [u8], base: usize) {
         let region = &mut out[base..];
+        self.redactor.redact_region(
+            region,
+            &mut self.spans,
+            &mut self.tally,
+            self.check,
+            self.emitted,
+            &mut self.leak,
+        );
+        self.emitted += region.len();
+        self.counts
+            .drain_tally(&self.redactor.names, &mut self.tally);
+    }
+}
+
+impl Redactor {
+    /// Redacts `region` (whole segments: it starts where a segment starts and ends
+    /// where one ends) segment by segment, adding matches to `tally`; with `check`,
+    /// rescans each masked segment and keeps the first survivor in `leak` (offsets
+    /// plus `offset`). The one loop behind [`RedactStream`] and [`RegionTask`].
+    fn redact_region(
+        &self,
+        region: &mut [u8],
+        spans: &mut Vec<Span>,
+        tally: &mut [u64],
+        check: bool,
+        offset: usize,
+        leak: &mut Option<Finding>,
+    ) {
         let mut pos = 0;
         while pos < region.len() {
             let (s, e, next) = next_segment(region, pos);
             pos = next;
             let seg = &mut region[s..e];
-            let masked = self
-                .redactor
-                .redact_segment(seg, &mut self.spans, &mut self.tally);
-            if masked && self.check && self.leak.is_none() {
-                self.spans.clear();
-                self.redactor.spans(seg, &mut self.spans);
-                if let Some(sp) = self.spans.iter().min() {
-                    let at = self.emitted + s;
-                    self.leak = Some(Finding {
-                        rule: self.redactor.names[sp.rule].clone(),
+            let masked = self.redact_segment(seg, spans, tally);
+            if masked && check && leak.is_none() {
+                spans.clear();
+                self.spans(seg, spans);
+                if let Some(sp) = spans.iter().min() {
+                    let at = offset + s;
+                    *leak = Some(Finding {
+                        rule: self.names[sp.rule].clone(),
                         start: at + sp.start,
                         end: at + sp.end,
                     });
                 }
             }
         }
-        self.emitted += region.len();
-        self.counts
-            .drain_tally(&self.redactor.names, &mut self.tally);
+    }
+}
+
+/// Cuts a byte stream into regions of whole segments (blocks of lines of at least
+/// [`RegionSplitter::MIN_REGION`] bytes where the stream allows, and the same
+/// over-long-line cuts as [`RedactStream`]), so that each region can be redacted on
+/// its own — in parallel — with the same result as redacting the stream. Redaction
+/// is line-local, so any cut at a segment boundary gives the same bytes (the
+/// chunking property tests).
+#[derive(Debug)]
+pub(crate) struct RegionSplitter {
+    carry: Vec<u8>,
+    min_region: usize,
+}
+
+impl Default for RegionSplitter {
+    fn default() -> Self {
+        Self::with_min_region(Self::MIN_REGION)
+    }
+}
+
+impl RegionSplitter {
+    /// Regions shorter than this are held back while they can still grow, so a
+    /// stream of tiny chunks does not become a task per chunk.
+    pub(crate) const MIN_REGION: usize = 64 * 1024;
+
+    /// A splitter that holds back regions shorter than `min_region` (tests use small
+    /// values to cut often).
+    pub(crate) fn with_min_region(min_region: usize) -> Self {
+        RegionSplitter {
+            carry: Vec::new(),
+            min_region,
+        }
+    }
+
+    /// Adds `chunk`; calls `emit` with every region that is complete.
+    pub(crate) fn push(&mut self, chunk: &[u8], emit: &mut impl FnMut(Vec<u8>)) {
+        let nl = memchr::memrchr(b'\n', chunk);
+        match nl {
+            Some(nl) if self.carry.len() + nl + 1 >= self.min_region => {
+                let mut region = Vec::with_capacity(self.carry.len() + nl + 1);
+                region.extend_from_slice(&self.carry);
+                region.extend_from_slice(&chunk[..=nl]);
+                self.carry.clear();
+                self.carry.extend_from_slice(&chunk[nl + 1..]);
+                emit(region);
+            }
+            _ => self.carry.extend_from_slice(chunk),
+        }
+        if self.carry.len() > MAX_LINE {
+            // Complete lines first (held back while short), then the cuts of an
+            // over-long last line exactly where `RedactStream` makes them.
+            if let Some(nl) = memchr::memrchr(b'\n', &self.carry) {
+                let rest = self.carry.split_off(nl + 1);
+                emit(std::mem::replace(&mut self.carry, rest));
+            }
+            while self.carry.len() > MAX_LINE {
+                let cut = long_line_cut(&self.carry[..MAX_LINE]);
+                let rest = self.carry.split_off(cut);
+                emit(std::mem::replace(&mut self.carry, rest));
+            }
+        }
+    }
+
+    /// The last region (whatever is held back), if any.
+    pub(crate) fn finish(&mut self) -> Option<Vec<u8>> {
+        (!self.carry.is_empty()).then(|| std::mem::take(&mut self.carry))
+    }
+}
+
+/// What redacting one region produced.
+#[derive(Debug)]
+pub(crate) struct RegionTask {
+    /// The redacted bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// Matches per rule index ([`Redactor::rule_names`]).
+    pub(crate) tally: Vec<u64>,
+    /// The first match that survived in a masked segment (offsets in the region).
+    pub(crate) leak: Option<Finding>,
+}
+
+impl RegionTask {
+    /// Redacts `bytes` (a region from [`RegionSplitter`]) with `redactor`.
+    pub(crate) fn run(redactor: &Redactor, mut bytes: Vec<u8>, check: bool) -> Self {
+        let mut tally = vec![0; redactor.names.len()];
+        let mut leak = None;
+        redactor.redact_region(&mut bytes, &mut Vec::new(), &mut tally, check, 0, &mut leak);
+        RegionTask { bytes, tally, leak }
+    }
+}
+
+impl RedactionCounts {
+    /// Counts from matches per rule index of `redactor`'s rules.
+    pub(crate) fn from_tally(redactor: &Redactor, tally: &[u64]) -> Self {
+        let mut counts = RedactionCounts::default();
+        counts.drain_tally(&redactor.names, &mut tally.to_vec());
+        counts
     }
 }
 
@@ -1395,6 +1515,98 @@ mod tests {
         s.push(b"no pii here\nmail bob@example.com x\n", &mut out3);
         assert_eq!(out3, clean);
         assert!(s.leak().is_none());
+    }
+
+    /// Regions from the splitter, redacted apart: the stream's bytes and counts.
+    fn by_regions(
+        r: &Redactor,
+        text: &[u8],
+        cuts: &[usize],
+        min_region: usize,
+    ) -> (Vec<u8>, RedactionCounts, usize) {
+        let mut splitter = RegionSplitter::with_min_region(min_region);
+        let mut regions = Vec::new();
+        let mut prev = 0;
+        for &c in cuts.iter().chain(std::iter::once(&text.len())) {
+            splitter.push(&text[prev..c], &mut |reg| regions.push(reg));
+            prev = c;
+        }
+        regions.extend(splitter.finish());
+        let largest = regions.iter().map(Vec::len).max().unwrap_or(0);
+        let mut out = Vec::new();
+        let mut tally = vec![0; r.rule_names().len()];
+        for reg in regions {
+            let done = RegionTask::run(r, reg, true);
+            assert!(done.leak.is_none());
+            for (t, n) in tally.iter_mut().zip(&done.tally) {
+                *t += n;
+            }
+            out.extend_from_slice(&done.bytes);
+        }
+        (out, RedactionCounts::from_tally(r, &tally), largest)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn regions_redacted_apart_equal_the_whole(
+            parts in proptest::collection::vec(pii(), 1..400),
+            cuts in proptest::collection::vec(0usize..20_000, 0..40),
+            min_region in 1usize..300,
+        ) {
+            let text = parts.join(" ");
+            let r = shared();
+            let (whole, counts) = r.redact(text.as_bytes());
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
+            cuts.sort_unstable();
+            let (out, by_region, _) = by_regions(&r, text.as_bytes(), &cuts, min_region);
+            prop_assert_eq!(out, whole);
+            prop_assert_eq!(by_region, counts);
+        }
+    }
+
+    #[test]
+    fn regions_cut_long_lines_like_the_stream() {
+        let r = shared();
+        // Lines longer than MAX_LINE, with delimiters to cut at and PII around them.
+        let mut text = Vec::new();
+        for i in 0..3 {
+            text.extend_from_slice(b"mail bob@example.com card 4111 1111 1111 1111\n");
+            let mut long = vec![b'a'; MAX_LINE + 300_000 * i];
+            for (j, b) in long.iter_mut().enumerate() {
+                if j % 70_001 == 0 {
+                    *b = b',';
+                }
+            }
+            long[100..118].copy_from_slice(b"x bob@example.com ");
+            text.extend_from_slice(&long);
+            text.extend_from_slice(b" 10.1.2.3\nshort line 192.168.0.1\n");
+        }
+        let (whole, counts) = r.redact(&text);
+        let cuts: Vec<usize> = (1..text.len() / 100_000).map(|k| k * 100_000).collect();
+        let (out, by_region, largest) = by_regions(&r, &text, &cuts, RegionSplitter::MIN_REGION);
+        assert!(out == whole, "regions differ from the whole");
+        assert_eq!(by_region, counts);
+        assert!(largest <= MAX_LINE + 100_000, "region of {largest} bytes");
+        let (out, _, _) = by_regions(&r, &text, &[], RegionSplitter::MIN_REGION);
+        assert!(out == whole);
+
+        // Short lines held back, then an over-long line: the cut counts from the
+        // long line's start, not from the held-back bytes (an email sits where the
+        // wrong cut would split it).
+        let mut text = b"ab\n".repeat(1000);
+        let mut long = vec![b'a'; MAX_LINE + 50_000];
+        let at = MAX_LINE - text.len() - 8;
+        long[at - 1..at + 16].copy_from_slice(b" bob@example.com ");
+        text.extend_from_slice(&long);
+        text.push(b'\n');
+        let (whole, counts) = r.redact(&text);
+        assert_eq!(counts.get("email"), 1);
+        let cuts: Vec<usize> = (1..text.len() / 4096).map(|k| k * 4096).collect();
+        let (out, by_region, _) = by_regions(&r, &text, &cuts, RegionSplitter::MIN_REGION);
+        assert!(out == whole, "held-back lines changed the long-line cut");
+        assert_eq!(by_region, counts);
     }
 
     #[test]
