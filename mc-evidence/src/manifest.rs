@@ -155,8 +155,15 @@ impl EvidenceManifest {
 
     /// Pretty JSON.
     pub fn to_json_pretty(&self) -> String {
-        // Plain data; serialising cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        // ~600 bytes per artifact pretty-printed: one allocation up front instead of
+        // doubling (and copying) a multi-megabyte buffer for large manifests.
+        let mut out = Vec::with_capacity(1024 + self.artifacts.len() * 640);
+        let mut ser = serde_json::Serializer::pretty(&mut out);
+        // Plain data into a Vec; serialising cannot fail, and serde_json writes UTF-8.
+        if self.serialize(&mut ser).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -563,6 +570,10 @@ mod tests {
                 redactions: RedactionCounts::default(),
             }),
         });
+        assert_eq!(
+            m.to_json_pretty(),
+            serde_json::to_string_pretty(&m).unwrap()
+        );
         let v = serde_json::to_value(&m).unwrap();
         let props = &schema["properties"];
         for k in v.as_object().unwrap().keys() {
