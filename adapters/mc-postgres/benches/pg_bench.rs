@@ -547,6 +547,7 @@ async fn action_scenario(
     let stats = CommitStats {
         batches: stats_after.batches - stats_before.batches,
         units: stats_after.units - stats_before.units,
+        units_set_path: stats_after.units_set_path - stats_before.units_set_path,
     };
     let mut audit = 0;
     for a in &actors {
@@ -637,7 +638,7 @@ async fn bench_actions() {
                 .await;
                 f.print(f64::INFINITY);
                 println!(
-                    "  {:<46} {tput:>8.0} actions/s  {}  ({:.1} units per batch; {})",
+                    "  {:<46} {tput:>8.0} actions/s  {}  ({:.1} units per batch, {:.0} % on the set path; {})",
                     format!("16 clients, {tenants} tenant(s), {label}, throughput"),
                     if tput >= 1000.0 {
                         "ok (>= 1000/s)"
@@ -645,6 +646,7 @@ async fn bench_actions() {
                         "under 1000/s"
                     },
                     stats.units as f64 / stats.batches.max(1) as f64,
+                    100.0 * stats.units_set_path as f64 / stats.units.max(1) as f64,
                     load_average()
                 );
             }

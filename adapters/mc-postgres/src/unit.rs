@@ -148,6 +148,9 @@ pub struct CommitStats {
     /// Units carried by those batches (a unit sent again after a stale head or a lost
     /// race counts again).
     pub units: u64,
+    /// Units of batches written on the set-based fast path (every unit of the batch
+    /// committed as sent; ADR 0305).
+    pub units_set_path: u64,
 }
 
 /// The queue of units waiting to be committed, shared by clones of a [`PgStore`].
@@ -157,6 +160,7 @@ pub(crate) struct Committer {
     state: StdMutex<State>,
     batches: AtomicU64,
     units: AtomicU64,
+    units_set_path: AtomicU64,
 }
 
 impl Committer {
@@ -171,6 +175,7 @@ impl Committer {
         CommitStats {
             batches: self.batches.load(Ordering::Relaxed),
             units: self.units.load(Ordering::Relaxed),
+            units_set_path: self.units_set_path.load(Ordering::Relaxed),
         }
     }
 
@@ -518,7 +523,7 @@ fn seal(c: &ActionCommit, head: &(u64, String)) -> Vec<AuditEvent> {
 
 /// The SQL of one batch; the execution columns are renamed to those of
 /// [`crate::codec::EXECUTION_COLUMNS`] so an updated row decodes like any other.
-const BATCH_SQL: &str = "SELECT o_idx, o_kind, o_sqlstate, o_message, o_detail, o_constraint, \
+const BATCH_SQL: &str = "SELECT o_idx, o_kind, o_path, o_sqlstate, o_message, o_detail, o_constraint, \
      o_fingerprint, o_outcome, o_tenant AS tenant, o_id AS id, o_state AS state, \
      o_attempt AS attempt, o_manifest AS manifest_digest, o_inputs AS inputs_digest, \
      o_parent AS parent, o_root AS root, o_labels AS labels, o_version AS version, \
@@ -719,12 +724,17 @@ async fn call(
         .iter()
         .zip(work)
         .enumerate()
-        .map(|(i, (row, p))| outcome(row, i, &p.unit).unwrap_or_else(Outcome::Failed))
+        .map(|(i, (row, p))| outcome(&store.committer, row, i, &p.unit).unwrap_or_else(Outcome::Failed))
         .collect())
 }
 
 /// Reads unit `i`'s row of a batch.
-fn outcome(row: &PgRow, i: usize, c: &ActionCommit) -> Result<Outcome, StoreError> {
+fn outcome(
+    committer: &Committer,
+    row: &PgRow,
+    i: usize,
+    c: &ActionCommit,
+) -> Result<Outcome, StoreError> {
     let idx: i32 = row.try_get("o_idx").map_err(|e| corrupt("o_idx", e))?;
     if usize::try_from(idx).ok() != Some(i + 1) {
         return Err(corrupt(
@@ -733,6 +743,10 @@ fn outcome(row: &PgRow, i: usize, c: &ActionCommit) -> Result<Outcome, StoreErro
         ));
     }
     let kind: String = row.try_get("o_kind").map_err(|e| corrupt("o_kind", e))?;
+    let path: Option<String> = row.try_get("o_path").map_err(|e| corrupt("o_path", e))?;
+    if path.as_deref() == Some("set") {
+        committer.units_set_path.fetch_add(1, Ordering::Relaxed);
+    }
     match kind.as_str() {
         "committed" => Ok(Outcome::Committed(match &c.transition {
             Some(_) => Some(execution_from_row(row)?),

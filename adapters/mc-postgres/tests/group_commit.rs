@@ -158,11 +158,11 @@ async fn a_failing_unit_rolls_back_alone_and_its_neighbours_commit() {
                 .is_none(),
             "the failed unit's key must not be claimed"
         );
-        // One batch for the seven units, one more for the re-sealed unit 3 (and the
-        // units after it, sealed onto the head that unit 2 did not leave).
+        // A few batches: the first one unit by one (unit 2 fails), then the units
+        // sealed onto the head that unit 2 did not leave, again.
         let after = store.commit_stats();
         assert!(
-            after.batches - before.batches <= 3,
+            after.batches - before.batches <= 4,
             "{before:?} -> {after:?}"
         );
     })
@@ -199,14 +199,25 @@ async fn units_queued_together_share_one_transaction_across_tenants() {
         let out = store.commit_many(units).await;
         let after = store.commit_stats();
         assert_eq!(
-            (after.batches - before.batches, after.units - before.units),
-            (1, 15),
-            "fifteen units queued at once go as one batch"
+            (
+                after.batches - before.batches,
+                after.units - before.units,
+                after.units_set_path - before.units_set_path
+            ),
+            (1, 15, 15),
+            "fifteen units queued at once go as one batch, on the set-based path"
         );
         for (n, r) in out.iter().enumerate() {
             let i = n / 3;
             match r {
-                Ok(CommitResult::Committed { audit, .. }) => {
+                Ok(CommitResult::Committed { audit, updated, .. }) => {
+                    let updated = updated.as_ref().expect("the transition's row");
+                    let t = &tenants[n % 3];
+                    assert_eq!(&store.get(t, &updated.id).await.unwrap(), updated);
+                    assert_eq!(
+                        (updated.state, updated.version),
+                        (ExecutionState::Cancelled, 2)
+                    );
                     assert_eq!(audit[0].seq, i as u64 + 1, "tenant order kept");
                     assert_eq!(
                         audit[0].subject.execution_id.as_ref().unwrap().as_str(),
@@ -296,7 +307,8 @@ async fn without_grouping_every_unit_is_its_own_batch() {
             store.commit_stats(),
             mc_postgres::CommitStats {
                 batches: 5,
-                units: 5
+                units: 5,
+                units_set_path: 5
             }
         );
         mc_core::testkit::execution_store_conformance(&store).await;
