@@ -142,32 +142,40 @@ DECLARE
     f_moved     boolean[];
     ev_tenant   text[];
     fast        boolean := false;
+    want        integer;
 BEGIN
-    IF total <> (SELECT coalesce(sum(c), 0) FROM unnest(p_ev_count) AS c) THEN
-        RAISE EXCEPTION 'mc_commit_batch: % events but their counts add up to %', total,
-            (SELECT coalesce(sum(c), 0) FROM unnest(p_ev_count) AS c)
+    FOR i IN 1 .. n LOOP
+        cnt := coalesce(cnt, 0) + coalesce(p_ev_count[i], 0);
+    END LOOP;
+    IF coalesce(cnt, 0) <> total THEN
+        RAISE EXCEPTION 'mc_commit_batch: % events but their counts add up to %', total, cnt
             USING ERRCODE = '22023';
     END IF;
     -- Lock the chain head of every tenant whose units carry events, in one statement
     -- and in one order (tenant, byte-wise) for every batch; the locks are held to the
-    -- end of the transaction. Heads are created empty on a tenant's first use (only
-    -- then: the guard trigger of mc_audit_heads runs for every row an INSERT proposes,
-    -- even one that ON CONFLICT skips, and `SELECT … FOR UPDATE` fires no trigger).
-    INSERT INTO mc_audit_heads (tenant, seq, hash)
-    SELECT DISTINCT p_tenant[j], 0, repeat('0', 64)
-      FROM generate_subscripts(p_tenant, 1) AS j
-     WHERE p_ev_count[j] > 0
-       AND NOT EXISTS (SELECT 1 FROM mc_audit_heads h WHERE h.tenant = p_tenant[j])
-    ON CONFLICT (tenant) DO NOTHING;
-    SELECT array_agg(l.tenant), array_agg(l.seq), array_agg(l.hash), array_agg(false)
-      INTO l_tenants, l_seqs, l_hashes, l_moved
-      FROM (SELECT h.tenant, h.seq, h.hash
-              FROM mc_audit_heads h
-             WHERE h.tenant = ANY (ARRAY(SELECT p_tenant[j]
-                                          FROM generate_subscripts(p_tenant, 1) AS j
-                                         WHERE p_ev_count[j] > 0))
-             ORDER BY h.tenant COLLATE "C"
-               FOR UPDATE) AS l;
+    -- end of the transaction. `SELECT … FOR UPDATE` fires no trigger. A tenant's
+    -- first events find no head: it is created empty (the guard trigger checks it),
+    -- then locked like the others.
+    FOR attempt IN 1 .. 2 LOOP
+        SELECT array_agg(l.tenant), array_agg(l.seq), array_agg(l.hash), array_agg(false)
+          INTO l_tenants, l_seqs, l_hashes, l_moved
+          FROM (SELECT h.tenant, h.seq, h.hash
+                  FROM mc_audit_heads h
+                 WHERE h.tenant = ANY (ARRAY(SELECT p_tenant[j]
+                                              FROM generate_subscripts(p_tenant, 1) AS j
+                                             WHERE p_ev_count[j] > 0))
+                 ORDER BY h.tenant COLLATE "C"
+                   FOR UPDATE) AS l;
+        EXIT WHEN attempt = 2 OR NOT EXISTS (
+            SELECT 1 FROM generate_subscripts(p_tenant, 1) AS j
+             WHERE p_ev_count[j] > 0
+               AND array_position(l_tenants, p_tenant[j]) IS NULL);
+        INSERT INTO mc_audit_heads (tenant, seq, hash)
+        SELECT DISTINCT p_tenant[j], 0, repeat('0', 64)
+          FROM generate_subscripts(p_tenant, 1) AS j
+         WHERE p_ev_count[j] > 0 AND array_position(l_tenants, p_tenant[j]) IS NULL
+        ON CONFLICT (tenant) DO NOTHING;
+    END LOOP;
 
     -- Fast path: when every unit commits — the common case — the batch is written
     -- with one statement per kind of write instead of four per unit. Any sign that
@@ -201,6 +209,8 @@ BEGIN
 
             -- 1. Claims: every key must be new (ON CONFLICT DO NOTHING also skips a
             --    key repeated within the batch).
+            want := cardinality(array_remove(p_key, NULL));
+            IF want > 0 THEN
             INSERT INTO mc_idempotency AS ik
                    (tenant, key, fingerprint, outcome, created_at, created_sub_ns)
             SELECT p_tenant[u.i], p_key[u.i], p_fingerprint[u.i], p_outcome[u.i]::json,
@@ -209,13 +219,16 @@ BEGIN
              WHERE u.key IS NOT NULL
             ON CONFLICT (tenant, key) DO NOTHING;
             GET DIAGNOSTICS cnt = ROW_COUNT;
-            IF cnt <> (SELECT count(*) FROM unnest(p_key) AS x WHERE x IS NOT NULL) THEN
+            IF cnt <> want THEN
                 RAISE EXCEPTION 'a key is recorded' USING ERRCODE = 'MCC00';
+            END IF;
             END IF;
 
             -- 2. Transitions: by primary key; `(… = ANY (…)) IS TRUE` keeps the state
             --    check out of the index conditions (see step 2 of the loop below).
             --    An execution named twice is updated once: the count tells.
+            want := cardinality(array_remove(p_tr_id, NULL));
+            IF want > 0 THEN
             UPDATE mc_executions e
                SET state = p_tr_to[u.i], version = e.version + 1,
                    attempt = e.attempt + p_tr_attempt_inc[u.i],
@@ -225,11 +238,14 @@ BEGIN
                AND e.version = p_tr_expected[u.i]
                AND (e.state = ANY (string_to_array(p_legal_from[u.i], ','))) IS TRUE;
             GET DIAGNOSTICS cnt = ROW_COUNT;
-            IF cnt <> (SELECT count(*) FROM unnest(p_tr_id) AS x WHERE x IS NOT NULL) THEN
+            IF cnt <> want THEN
                 RAISE EXCEPTION 'a transition does not apply' USING ERRCODE = 'MCC00';
+            END IF;
             END IF;
 
             -- 3. Creates.
+            want := cardinality(array_remove(p_new_id, NULL));
+            IF want > 0 THEN
             INSERT INTO mc_executions (tenant, id, state, attempt, manifest_digest,
                    inputs_digest, parent, root, labels, version, created_at,
                    created_sub_ns, updated_at, updated_sub_ns)
@@ -242,12 +258,14 @@ BEGIN
              WHERE u.id IS NOT NULL
             ON CONFLICT (tenant, id) DO NOTHING;
             GET DIAGNOSTICS cnt = ROW_COUNT;
-            IF cnt <> (SELECT count(*) FROM unnest(p_new_id) AS x WHERE x IS NOT NULL) THEN
+            IF cnt <> want THEN
                 RAISE EXCEPTION 'an execution exists' USING ERRCODE = 'MCC00';
+            END IF;
             END IF;
 
             -- 4. Events, in chain order per tenant (each row's link trigger must see
             --    its predecessor).
+            IF total > 0 THEN
             INSERT INTO mc_audit_events
                    (tenant, seq, id, kind, actor_sub, execution_id, resource, data, ts,
                     prev, hash)
@@ -257,6 +275,7 @@ BEGIN
                           p_resources, p_datas, p_tss, p_prevs, p_hashes)
                    AS u(tenant, seq, id, kind, sub, exec, res, data, ts, prev, hash)
              ORDER BY u.tenant, u.seq;
+            END IF;
             fast := true;
         EXCEPTION WHEN OTHERS THEN
             fast := false;
@@ -421,8 +440,10 @@ BEGIN
         ev_from := ev_to;
     END LOOP;
     -- Move the heads, once per tenant.
+    IF true = ANY (l_moved) THEN
     UPDATE mc_audit_heads h SET seq = v.seq, hash = v.hash
       FROM unnest(l_tenants, l_seqs, l_hashes, l_moved) AS v(tenant, seq, hash, moved)
      WHERE v.moved AND h.tenant = v.tenant;
+    END IF;
 END
 $$;

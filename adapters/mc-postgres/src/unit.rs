@@ -724,7 +724,9 @@ async fn call(
         .iter()
         .zip(work)
         .enumerate()
-        .map(|(i, (row, p))| outcome(&store.committer, row, i, &p.unit).unwrap_or_else(Outcome::Failed))
+        .map(|(i, (row, p))| {
+            outcome(&store.committer, row, i, &p.unit).unwrap_or_else(Outcome::Failed)
+        })
         .collect())
 }
 

@@ -633,7 +633,9 @@ async fn the_schema_accepts_only_lowercase_sha256_hex_digests() {
             .bind(digest)
             .execute(pool)
         };
-        insert("0123456789abcdef".repeat(4)).await.expect("a valid digest");
+        insert("0123456789abcdef".repeat(4))
+            .await
+            .expect("a valid digest");
         for bad in [
             "A".repeat(64),
             "a".repeat(63),
