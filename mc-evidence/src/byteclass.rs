@@ -1,8 +1,8 @@
 //! Byte classes of up to 64 bytes at a time as bitmasks (bit `i` = byte `i`), in
 //! safe, portable code: eight bytes are tested at once inside a `u64` (SWAR, "SIMD
 //! within a register"). The redactor uses the masks to jump from one candidate
-//! position to the next with `trailing_zeros` instead of branching on every byte —
-//! on log lines the branch per byte was the largest single cost (ADR 0205).
+//! position to the next with `trailing_zeros` instead of branching on every byte
+//! (ADR 0205).
 
 /// The classes the redactor's scanners start from, for one block of ≤ 64 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
