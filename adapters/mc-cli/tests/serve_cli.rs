@@ -61,17 +61,26 @@ fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
 }
 
-#[test]
-fn serve_prints_tokens_and_serves_the_demo_ceremony() {
+/// A running `mc serve` and what its banner printed.
+struct Started {
+    _server: Server,
+    addr: String,
+    alice: String,
+    carol: String,
+}
+
+/// Starts `mc serve --listen 127.0.0.1:0 ARGS…` and reads its banner.
+fn start(args: &[&str]) -> Started {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mc"))
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _server = Server(child);
+    let server = Server(child);
     let mut addr = None;
     let mut alice = None;
     let mut carol = None;
@@ -92,9 +101,57 @@ fn serve_prints_tokens_and_serves_the_demo_ceremony() {
             break; // the last line of the banner
         }
     }
-    let addr = addr.expect("address printed");
-    let alice = format!("Bearer {}", alice.expect("alice's token printed"));
-    let carol = format!("Bearer {}", carol.expect("carol's token printed"));
+    Started {
+        _server: server,
+        addr: addr.expect("address printed (see the server's stderr above)"),
+        alice: format!("Bearer {}", alice.expect("alice's token printed")),
+        carol: format!("Bearer {}", carol.expect("carol's token printed")),
+    }
+}
+
+/// Step-up (demo HMAC mode) then a retry of `exec` with `key`; returns the response.
+fn stepped_up_retry(addr: &str, token: &str, exec: &str, key: &str) -> (u16, String) {
+    let h = vec![
+        ("Authorization", token),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/api/stepup/challenge",
+        &h,
+        &format!(r#"{{"action":"retry","executionId":"{exec}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let challenge = json(&body)["challengeId"].as_str().unwrap().to_string();
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/api/stepup/verify",
+        &h,
+        &format!(r#"{{"challengeId":"{challenge}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let grant = json(&body)["grant"].as_str().unwrap().to_string();
+    let mut with_key = h.clone();
+    with_key.push(("Idempotency-Key", key));
+    request(
+        addr,
+        "POST",
+        &format!("/api/executions/{exec}:retry"),
+        &with_key,
+        &format!(r#"{{"reason":"transient_error","stepUp":"{grant}"}}"#),
+    )
+}
+
+#[test]
+fn serve_prints_tokens_and_serves_the_demo_ceremony() {
+    let Started {
+        _server,
+        addr,
+        alice,
+        carol,
+    } = start(&[]);
 
     let (status, body) = request(
         &addr,
@@ -174,4 +231,112 @@ fn serve_prints_tokens_and_serves_the_demo_ceremony() {
         1
     );
     assert!(json(&body)["envelope"].is_object());
+}
+
+/// The test server (`MC_TEST_DATABASE_URL`, default the machine's PostgreSQL).
+fn database_url() -> String {
+    std::env::var("MC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// Runs one SQL statement on the test server (creating and dropping this test's
+/// schema); fails with the command that starts PostgreSQL when it is not running.
+fn admin_sql(sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&database_url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is not reachable at {}: {e}; start it with \
+                     `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`",
+                    database_url()
+                )
+            });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
+}
+
+/// Drops the schema when the test ends, passed or not.
+struct Schema(String);
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        admin_sql(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0));
+    }
+}
+
+#[test]
+fn serve_on_postgres_keeps_state_and_audit_across_restarts() {
+    let name = format!(
+        "mc_serve_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    admin_sql(&format!("CREATE SCHEMA \"{name}\""));
+    let _schema = Schema(name.clone());
+    let base = database_url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    // libpq-style `options`: every pooled connection works in this test's schema.
+    let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+
+    // First run: migrate, seed the demo tenants, retry a failed execution.
+    {
+        let s = start(&[
+            "--database-url",
+            &url,
+            "--seed-demo",
+            "--max-connections",
+            "4",
+        ]);
+        let (status, body) = stepped_up_retry(&s.addr, &s.alice, "exec_1001", "pg-1");
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(json(&body)["attempt"], 2);
+        assert_eq!(json(&body)["idempotentReplay"], false);
+    }
+
+    // Second run on the same database, without seeding: the retry is still there,
+    // the same request is answered from the stored idempotency record, and the
+    // audit chain holds exactly one action event.
+    let s = start(&["--database-url", &url, "--max-connections", "4"]);
+    let (status, body) = request(
+        &s.addr,
+        "GET",
+        "/api/executions/exec_1001",
+        &[("Authorization", &s.carol)],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["attempt"], 2, "{body}");
+    assert_eq!(json(&body)["state"], "pending", "{body}");
+    let (status, body) = stepped_up_retry(&s.addr, &s.alice, "exec_1001", "pg-1");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(json(&body)["idempotentReplay"], true, "{body}");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let events: i64 = rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT count(*) FROM mc_audit_events \
+              WHERE tenant = 'acme' AND kind = 'mc.exec.action'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    });
+    assert_eq!(events, 1, "one audit event for one accepted action");
 }
