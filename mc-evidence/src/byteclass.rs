@@ -88,15 +88,26 @@ pub(crate) fn classify(block: &[u8]) -> Classes {
     }
     let rest = words.remainder();
     if !rest.is_empty() {
-        // Zero padding: NUL is in no class.
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        let (word, digit, special) = classify8(u64::from_le_bytes(b));
+        // Zero padding (NUL is in no class), assembled byte by byte: a
+        // variable-length copy into an array is a `memcpy` call per line.
+        let (word, digit, special) = classify8(load_partial(rest));
         c.word |= word << shift;
         c.digit |= digit << shift;
         c.special |= special << shift;
     }
     c
+}
+
+/// Up to eight bytes as a little-endian `u64`, zero-padded.
+#[inline(always)]
+fn load_partial(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(eight) => u64::from_le_bytes(*eight),
+        None => bytes
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+    }
 }
 
 /// How many ASCII digits `bytes` starts with (eight bytes per step).
@@ -105,10 +116,7 @@ pub(crate) fn digit_run(bytes: &[u8]) -> usize {
     let mut n = 0;
     loop {
         let rest = &bytes[n.min(bytes.len())..];
-        let mut b = [0u8; 8];
-        let take = rest.len().min(8);
-        b[..take].copy_from_slice(&rest[..take]);
-        let run = pack(in_range(u64::from_le_bytes(b), b'0', b'9')).trailing_ones() as usize;
+        let run = pack(in_range(load_partial(rest), b'0', b'9')).trailing_ones() as usize;
         n += run;
         if run < 8 {
             return n;
