@@ -295,9 +295,16 @@ pub(crate) async fn commit(
 
 /// A flusher: commits batches until there is nothing left it may take.
 async fn flush(store: PgStore) {
+    // Counts this flusher out if it ends abnormally (a panic, or its runtime shutting
+    // down mid-batch); a normal end is counted out by `take`, under the queue's lock.
+    let mut slot = FlusherSlot {
+        committer: &store.committer,
+        counted_out: false,
+    };
     loop {
         let batch = store.committer.take();
         if batch.is_empty() {
+            slot.counted_out = true;
             return;
         }
         let mut tenants: Vec<TenantId> = batch.iter().map(|p| p.unit.tenant.clone()).collect();
@@ -309,6 +316,20 @@ async fn flush(store: PgStore) {
             tenants: &tenants,
         };
         run(&store, batch).await;
+    }
+}
+
+struct FlusherSlot<'a> {
+    committer: &'a Committer,
+    counted_out: bool,
+}
+
+impl Drop for FlusherSlot<'_> {
+    fn drop(&mut self) {
+        if !self.counted_out {
+            // Units still queued go out with the next commit, which starts a flusher.
+            self.committer.lock().flushers -= 1;
+        }
     }
 }
 
