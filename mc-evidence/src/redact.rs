@@ -527,6 +527,17 @@ impl Redactor {
             }
             return q;
         }
+        // Every number rule needs a token of at least 7 bytes (`1.2.3.4`; 10 digits;
+        // `+` and 8 digits), all digits or separators. A shorter token has no match,
+        // and neither has any token that starts inside it (a suffix has no more
+        // digits or dots), so the cursor may stay at `p + 1` instead of the token's
+        // end — the scan to that end, at every timestamp field, is what this saves.
+        if !seg
+            .get(p..p + 7)
+            .is_some_and(|w| w.iter().all(|&b| NUMBER_BYTE[usize::from(b)]))
+        {
+            return p + 1;
+        }
         self.number_at(seg, p, out).max(p + 1)
     }
 
@@ -867,6 +878,18 @@ impl Redactor {
         }
     }
 }
+
+/// Bytes a number token can hold: digits, its separators (` . - ( )`) and `+`.
+static NUMBER_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_digit() || matches!(b, b' ' | b'.' | b'-' | b'(' | b')' | b'+');
+        i += 1;
+    }
+    t
+};
 
 const HEX: u8 = 1;
 const COLON: u8 = 2;
