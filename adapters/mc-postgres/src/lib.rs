@@ -1,8 +1,8 @@
 //! # mc-postgres — Maestro Conductor state on PostgreSQL
 //!
 //! [`PgStore`] implements mc-core's [`ExecutionStore`](mc_core::ExecutionStore)
-//! (including the one-call unit of work `commit(ActionCommit)` as **one SQL
-//! transaction**), the hash-chained [`AuditLog`](mc_core::AuditLog) and the
+//! (including the one-call unit of work `commit(ActionCommit)`, all-or-nothing in
+//! SQL), the hash-chained [`AuditLog`](mc_core::AuditLog) and the
 //! per-tenant [`FlagStore`](mc_core::FlagStore) on PostgreSQL 15 through sqlx. It is
 //! what a host switches to when it outgrows one process (DESIGN.md rule 9): every
 //! rule that must hold across replicas is enforced by the database itself —
@@ -19,12 +19,16 @@
 //!
 //! It passes mc-core's conformance suites unchanged, like the in-memory adapter.
 //!
-//! A commit is **one round trip**: the server-side function `mc_commit` (migration
-//! 0004) runs the whole unit of work as one statement, with the audit events sealed in
-//! Rust by mc-core onto this process's hint of the tenant's chain head, which the
-//! function verifies under the head lock (a stale hint is corrected and the events
-//! re-sealed; ADR 0304). `action_context` reads the idempotency record and the
-//! execution in one statement, so an mc-actions action costs two round trips.
+//! A commit is **one round trip**, and concurrent commits share it: units are queued
+//! and sent in batches to the server-side function `mc_commit_batch` (migration 0005),
+//! one statement and one transaction (one WAL flush) per batch, each unit still
+//! all-or-nothing in its own right — written set-based when every unit of the batch
+//! commits, one subtransaction per unit otherwise ([`GroupCommit`], ADR 0305). The
+//! audit events are sealed in Rust by mc-core onto this process's hint of the
+//! tenant's chain head, which the function verifies under the head lock (a stale hint
+//! is corrected and the events re-sealed; ADR 0304). `action_context` reads the
+//! idempotency record and the execution in one statement, so an mc-actions action
+//! costs two round trips.
 //! For a server on the same host, a Unix socket URL
 //! (`postgres://user@localhost/db?host=/var/run/postgresql`) is cheaper than TCP.
 //!
