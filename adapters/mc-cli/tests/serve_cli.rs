@@ -169,48 +169,11 @@ fn serve_prints_tokens_and_serves_the_demo_ceremony() {
         .collect();
     assert_eq!(ids, ["exec_1005", "exec_1001"]);
 
-    let h = vec![
-        ("Authorization", alice.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    let (status, body) = request(
-        &addr,
-        "POST",
-        "/api/stepup/challenge",
-        &h,
-        r#"{"action":"retry","executionId":"exec_1001"}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    let challenge = json(&body)["challengeId"].as_str().unwrap().to_string();
-    let (status, body) = request(
-        &addr,
-        "POST",
-        "/api/stepup/verify",
-        &h,
-        &format!(r#"{{"challengeId":"{challenge}"}}"#),
-    );
-    assert_eq!(status, 200, "{body}");
-    let grant = json(&body)["grant"].as_str().unwrap().to_string();
-
-    let mut with_key = h.clone();
-    with_key.push(("Idempotency-Key", "cli-1"));
-    let action = format!(r#"{{"reason":"transient_error","stepUp":"{grant}"}}"#);
-    let (status, body) = request(
-        &addr,
-        "POST",
-        "/api/executions/exec_1001:retry",
-        &with_key,
-        &action,
-    );
+    let (status, body) = stepped_up_retry(&addr, &alice, "exec_1001", "cli-1");
     assert_eq!(status, 202, "{body}");
     assert_eq!(json(&body)["attempt"], 2);
-    let (status, again) = request(
-        &addr,
-        "POST",
-        "/api/executions/exec_1001:retry",
-        &with_key,
-        &action,
-    );
+    // The same request again (with a fresh grant) is answered from the stored key.
+    let (status, again) = stepped_up_retry(&addr, &alice, "exec_1001", "cli-1");
     assert_eq!(status, 202);
     assert_eq!(json(&again)["idempotentReplay"], true);
 
