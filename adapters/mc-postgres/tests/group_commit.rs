@@ -5,17 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Ctx, with_store};
+use common::{Ctx, T0, with_store};
 use mc_core::{
-    ActionCommit, ActionKind, ActorId, AuditLog, CommitResult, Digest, Execution, ExecutionId,
-    ExecutionState, ExecutionStore, IdempotencyKey, IdempotencyRecord, NewAuditEvent, StoreError,
-    TenantId, Transition,
+    ActionCommit, AuditLog, CommitResult, Digest, Execution, ExecutionId, ExecutionState,
+    ExecutionStore, IdempotencyKey, StoreError, TenantId,
 };
 use mc_postgres::{GroupCommit, MAX_BATCH_LIMIT, PgStore};
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
-
-const T0: OffsetDateTime = datetime!(2025-12-10 18:00 UTC);
 
 fn tenant(name: &str) -> TenantId {
     TenantId::new(name).unwrap()
@@ -39,31 +34,8 @@ fn create_unit(e: &Execution) -> ActionCommit {
     c
 }
 
-/// A cancel of `e` at `expected` version with its audit event and idempotency record.
 fn cancel(e: &Execution, expected: u64, key: &str, reason: &str) -> ActionCommit {
-    let t = e.tenant.clone();
-    let mut c = ActionCommit::new(t.clone(), T0 + Duration::minutes(5));
-    c.transition = Some(Transition {
-        execution_id: e.id.clone(),
-        expected_version: expected,
-        to: ExecutionState::Cancelled,
-        next_attempt: false,
-    });
-    c.audit.push(NewAuditEvent::exec_action(
-        &t,
-        &ActorId::new("alice@company").unwrap(),
-        &e.id,
-        ActionKind::Cancel,
-        reason,
-        c.at,
-    ));
-    c.idempotency = Some(IdempotencyRecord {
-        key: IdempotencyKey::new(key).unwrap(),
-        fingerprint: Digest::of(format!("{}|cancel|{reason}", e.id).as_bytes()),
-        outcome: serde_json::json!({ "execution": e.id.as_str(), "reason": reason }),
-        created_at: c.at,
-    });
-    c
+    common::cancel_unit(e, expected, key, reason)
 }
 
 async fn verify_chain(store: &PgStore, t: &TenantId) -> usize {

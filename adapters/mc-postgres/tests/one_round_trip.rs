@@ -4,17 +4,12 @@
 
 mod common;
 
-use common::{Ctx, with_store};
+use common::{Ctx, T0, with_store};
 use mc_core::{
     ActionCommit, ActionKind, ActorId, AuditLog, CommitResult, Digest, Execution, ExecutionId,
-    ExecutionState, ExecutionStore, IdempotencyKey, IdempotencyRecord, NewAuditEvent, StoreError,
-    TenantId, Transition,
+    ExecutionState, ExecutionStore, IdempotencyKey, NewAuditEvent, StoreError, TenantId,
 };
 use mc_postgres::PgStore;
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
-
-const T0: OffsetDateTime = datetime!(2025-12-10 18:00 UTC);
 
 fn tenant() -> TenantId {
     TenantId::new("acme").unwrap()
@@ -39,29 +34,7 @@ async fn create(store: &PgStore, e: &Execution) {
 }
 
 fn cancel(e: &Execution, key: &str, reason: &str) -> ActionCommit {
-    let t = tenant();
-    let mut c = ActionCommit::new(t.clone(), T0 + Duration::minutes(5));
-    c.transition = Some(Transition {
-        execution_id: e.id.clone(),
-        expected_version: e.version,
-        to: ExecutionState::Cancelled,
-        next_attempt: false,
-    });
-    c.audit.push(NewAuditEvent::exec_action(
-        &t,
-        &ActorId::new("alice@company").unwrap(),
-        &e.id,
-        ActionKind::Cancel,
-        reason,
-        c.at,
-    ));
-    c.idempotency = Some(IdempotencyRecord {
-        key: IdempotencyKey::new(key).unwrap(),
-        fingerprint: Digest::of(format!("{}|cancel|{reason}", e.id).as_bytes()),
-        outcome: serde_json::json!({ "execution": e.id.as_str(), "reason": reason }),
-        created_at: c.at,
-    });
-    c
+    common::cancel_unit(e, e.version, key, reason)
 }
 
 fn committed_seqs(r: &CommitResult) -> Vec<u64> {

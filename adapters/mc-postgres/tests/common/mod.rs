@@ -147,3 +147,41 @@ where
         std::panic::resume_unwind(panic);
     }
 }
+
+/// A commit instant shared by the tests.
+pub const T0: time::OffsetDateTime = time::macros::datetime!(2025-12-10 18:00 UTC);
+
+/// A cancel of `e` expecting `expected` as its version, five minutes after [`T0`], with
+/// its `mc.exec.action` event and idempotency record (`key`; the fingerprint covers
+/// the execution and `reason`).
+pub fn cancel_unit(
+    e: &mc_core::Execution,
+    expected: u64,
+    key: &str,
+    reason: &str,
+) -> mc_core::ActionCommit {
+    use mc_core::{ActionKind, ActorId, Digest, IdempotencyKey, IdempotencyRecord};
+    let t = e.tenant.clone();
+    let mut c = mc_core::ActionCommit::new(t.clone(), T0 + time::Duration::minutes(5));
+    c.transition = Some(mc_core::Transition {
+        execution_id: e.id.clone(),
+        expected_version: expected,
+        to: mc_core::ExecutionState::Cancelled,
+        next_attempt: false,
+    });
+    c.audit.push(mc_core::NewAuditEvent::exec_action(
+        &t,
+        &ActorId::new("alice@company").unwrap(),
+        &e.id,
+        ActionKind::Cancel,
+        reason,
+        c.at,
+    ));
+    c.idempotency = Some(IdempotencyRecord {
+        key: IdempotencyKey::new(key).unwrap(),
+        fingerprint: Digest::of(format!("{}|cancel|{reason}", e.id).as_bytes()),
+        outcome: serde_json::json!({ "execution": e.id.as_str(), "reason": reason }),
+        created_at: c.at,
+    });
+    c
+}
