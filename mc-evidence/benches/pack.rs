@@ -168,11 +168,12 @@ fn manifest_10k() -> (Duration, Duration, usize) {
         })
         .collect();
     let urls = t.elapsed();
-    // `m.sign(&key)`, in its two steps.
-    let payload = Statement::payload_for(&m);
+    // `m.sign(&key)`: the statement JSON written into the buffer the PAE is signed
+    // from (serialising and signing are timed together since then).
+    let env = m.sign(&key);
     let statement = t.elapsed();
-    let env = Envelope::sign(statement::IN_TOTO_PAYLOAD_TYPE, &payload, &key);
-    let signed = t.elapsed();
+    let signed = statement;
+    let payload_len = env.payload.len() / 4 * 3;
     let json = m.to_json_pretty();
     let assembled = t.elapsed();
     let cpu = thread_cpu() - cpu;
@@ -191,11 +192,10 @@ fn manifest_10k() -> (Duration, Duration, usize) {
         .envelope
         .unwrap();
     eprintln!(
-        "  manifest steps: entries + URL signing {:.1} ms, statement JSON ({} KiB) {:.1} ms, DSSE signing {:.1} ms, pretty JSON {:.1} ms; this thread's CPU time {:.1} ms; [not in the figure: HTTP response JSON ({} KiB) {:.1} ms]",
+        "  manifest steps: entries + URL signing {:.1} ms, statement JSON ({} KiB) + DSSE signing {:.1} ms, pretty JSON {:.1} ms; this thread's CPU time {:.1} ms; [not in the figure: HTTP response JSON ({} KiB) {:.1} ms]",
         urls.as_secs_f64() * 1e3,
-        payload.len() / 1024,
+        payload_len / 1024,
         (statement - urls).as_secs_f64() * 1e3,
-        (signed - statement).as_secs_f64() * 1e3,
         (assembled - signed).as_secs_f64() * 1e3,
         cpu.as_secs_f64() * 1e3,
         body.len() / 1024,
@@ -474,10 +474,19 @@ fn main() {
         );
     }
 
-    let (assembled, verified, bytes) = manifest_10k();
+    // One warm-up, then the median of seven (as criterion would sample): a single
+    // cold run right after the 1.2 GB pack measures the kernel writing that pack
+    // back and first-touch page faults as much as the manifest.
+    let (cold, _, _) = manifest_10k();
+    let mut runs: Vec<(Duration, Duration, usize)> = (0..7).map(|_| manifest_10k()).collect();
+    runs.sort_by_key(|r| r.0);
+    let (assembled, verified, bytes) = runs[runs.len() / 2];
     println!(
-        "manifest, 10,000 artifacts (URLs signed, pretty JSON, statement signed): {:.1} ms (goal <= 50), JSON {} KiB; verify {:.1} ms",
+        "manifest, 10,000 artifacts (URLs signed, pretty JSON, statement signed): median {:.1} ms of 7 (goal <= 50; min {:.1}, max {:.1}; first, cold run {:.1}), JSON {} KiB; verify {:.1} ms",
         assembled.as_secs_f64() * 1e3,
+        runs[0].0.as_secs_f64() * 1e3,
+        runs[runs.len() - 1].0.as_secs_f64() * 1e3,
+        cold.as_secs_f64() * 1e3,
         bytes / 1024,
         verified.as_secs_f64() * 1e3
     );

@@ -80,6 +80,18 @@ impl Statement {
     /// `serde_json::to_vec(&Statement::for_manifest(manifest.clone()))` gives, but
     /// serialised once from borrowed data (no clone of the manifest).
     pub fn payload_for(manifest: &EvidenceManifest) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::payload_capacity(manifest));
+        Self::write_payload(manifest, &mut out);
+        out
+    }
+
+    /// About 470 bytes of statement JSON per artifact: one allocation up front.
+    fn payload_capacity(manifest: &EvidenceManifest) -> usize {
+        1024 + manifest.artifacts.len() * 512
+    }
+
+    /// Appends the statement JSON for `manifest` to `out`.
+    fn write_payload(manifest: &EvidenceManifest, out: &mut Vec<u8>) {
         #[derive(Serialize)]
         struct DigestRef<'a> {
             sha256: &'a str,
@@ -113,16 +125,18 @@ impl Statement {
             predicate_type: PREDICATE_TYPE,
             predicate: manifest,
         };
-        // ~470 bytes of JSON per artifact; one allocation up front.
-        let mut out = Vec::with_capacity(1024 + manifest.artifacts.len() * 512);
         // Plain data into a Vec; serialising cannot fail.
-        let _ = serde_json::to_writer(&mut out, &st);
-        out
+        let _ = serde_json::to_writer(out, &st);
     }
 
     /// Signs the statement for `manifest` without building a [`Statement`].
     pub fn sign_manifest(manifest: &EvidenceManifest, key: &EvidenceKey) -> Envelope {
-        Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &Self::payload_for(manifest), key)
+        Envelope::sign_written(
+            IN_TOTO_PAYLOAD_TYPE,
+            Self::payload_capacity(manifest),
+            |out| Self::write_payload(manifest, out),
+            key,
+        )
     }
 
     /// Serialises and signs the statement into a DSSE envelope.
@@ -266,6 +280,7 @@ mod tests {
         assert_eq!(Statement::payload_for(&m), owned);
         let key = EvidenceKey::from_seed([9; 32]);
         let env = m.sign(&key);
+        assert_eq!(env, Statement::for_manifest(m.clone()).sign(&key));
         let st = verify_envelope(&env, &key.verifying_key()).unwrap();
         assert_eq!(st, Statement::for_manifest(m));
         assert_eq!(
