@@ -55,8 +55,8 @@ pub(crate) fn join(micros: OffsetDateTime, sub_ns: i16) -> Result<OffsetDateTime
         .ok_or_else(|| corrupt("timestamp", "out of range"))
 }
 
-/// Sealed audit events as the parallel arrays that `UNNEST` and `mc_commit` /
-/// `mc_commit_batch` take, one element per event, in chain order.
+/// Sealed audit events as the parallel arrays that `UNNEST` and `mc_commit_batch`
+/// take, one element per event, in chain order.
 #[derive(Debug, Default)]
 pub(crate) struct AuditColumns {
     pub seqs: Vec<i64>,

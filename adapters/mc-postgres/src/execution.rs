@@ -3,10 +3,10 @@
 //!
 //! # How `commit` stays one unit of work across replicas
 //!
-//! `commit` normally runs as one call of the `mc_commit` function ([`crate::unit`],
-//! ADR 0304), which does the steps below in the same order inside one statement. The
-//! multi-statement transaction here is its fallback (a chain head that keeps moving)
-//! and the path for units naming another tenant. Everything runs in one
+//! `commit` normally runs inside one call of the `mc_commit_batch` function
+//! ([`crate::unit`], ADRs 0304–0305), which does the steps below in the same order
+//! inside one statement. The multi-statement transaction here is its fallback (a
+//! chain head that keeps moving) and the path for units naming another tenant. Everything runs in one
 //! `READ COMMITTED` transaction, in this order:
 //!
 //! 1. **Idempotency first.** The record is *inserted* first with

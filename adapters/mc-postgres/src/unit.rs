@@ -1,12 +1,14 @@
 //! Units of work committed in batches: the `mc_commit_batch` function of migration
-//! 0005 over `mc_commit` of migration 0004 (ADR 0304, ADR 0305).
+//! 0005, which replaced the one-unit `mc_commit` of migration 0004 (ADR 0304,
+//! ADR 0305).
 //!
 //! Every [`ExecutionStore::commit`](mc_core::ExecutionStore::commit) of one tenant is
 //! queued here. A **flusher** task takes the queued units — up to
 //! [`GroupCommit::max_batch`], never a tenant that another flusher holds — and commits
 //! them in one statement: one round trip, one transaction, one WAL flush. Inside it
-//! each unit runs in its own subtransaction, so a unit that fails rolls back alone and
-//! is answered on its own; the units around it commit. At most
+//! the batch is written set-based when every unit commits as sent; otherwise each
+//! unit runs in its own subtransaction, so a unit that fails rolls back alone and is
+//! answered on its own; the units around it commit. At most
 //! [`GroupCommit::max_in_flight`] flushers run at once; while they wait for the
 //! server, new units queue up and form the next batch (group commit). A lone commit
 //! is sent at once, as a batch of one.
@@ -15,8 +17,8 @@
 //! [`NewAuditEvent::seal`](mc_core::NewAuditEvent::seal) — the hash is SHA-256 over
 //! mc-core's canonical JSON and is computed by nothing else — onto the chain head this
 //! process last saw for the tenant (a hint), one unit after the other, each onto the
-//! head the previous unit of its tenant will leave. `mc_commit` locks the head row and
-//! compares: when the chain moved otherwise (another replica, a plain
+//! head the previous unit of its tenant will leave. `mc_commit_batch` locks the head
+//! rows and compares: when the chain moved otherwise (another replica, a plain
 //! [`AuditLog::append`](mc_core::AuditLog), or an earlier unit of the batch that
 //! failed), that unit fails with SQLSTATE `MCC05` and the real head, and is sealed
 //! again for the next batch. A tenant is held by one flusher at a time, so one process
@@ -504,10 +506,12 @@ fn replayed(
     fingerprint: &str,
     outcome: &str,
 ) -> Result<CommitResult, StoreError> {
-    let rec = unit
-        .idempotency
-        .as_ref()
-        .ok_or_else(|| corrupt("mc_commit result", "a recorded key for a unit without one"))?;
+    let rec = unit.idempotency.as_ref().ok_or_else(|| {
+        corrupt(
+            "mc_commit_batch result",
+            "a recorded key for a unit without one",
+        )
+    })?;
     if fingerprint == rec.fingerprint.as_str() {
         Ok(CommitResult::Replayed {
             outcome: serde_json::from_str(outcome).map_err(|e| corrupt("outcome", e))?,
@@ -808,7 +812,12 @@ fn failed(
     constraint: Option<String>,
     c: &ActionCommit,
 ) -> Result<Outcome, StoreError> {
-    let missing = |what: &str| corrupt("mc_commit error", format!("{what} without its detail"));
+    let missing = |what: &str| {
+        corrupt(
+            "mc_commit_batch error",
+            format!("{what} without its detail"),
+        )
+    };
     let e = match (code, &c.transition, &c.create) {
         (SERIALIZATION_FAILURE | DEADLOCK_DETECTED, _, _) => {
             return Ok(Outcome::Again(format!("{message} (SQLSTATE {code})")));
