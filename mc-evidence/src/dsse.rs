@@ -56,13 +56,6 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 #[derive(Clone)]
 pub struct EvidenceKey {
     signing: SigningKey,
-    /// The same key in aws-lc, which signs: Ed25519 hashes the whole message twice
-    /// with SHA-512, and aws-lc's assembly SHA-512 is ~2.5x faster than the portable
-    /// one on CPUs without SHA-512 instructions — the bulk of signing a multi-megabyte
-    /// statement (ADR 0206). Ed25519 is deterministic, so the signature bytes are
-    /// the same (tested); `None` only if aws-lc refused the seed, then ed25519-dalek
-    /// signs.
-    fast: Option<std::sync::Arc<aws_lc_rs::signature::Ed25519KeyPair>>,
 }
 
 impl std::fmt::Debug for EvidenceKey {
@@ -93,10 +86,7 @@ impl EvidenceKey {
     }
 
     fn from_signing(signing: SigningKey) -> Self {
-        let fast = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&signing.to_bytes())
-            .ok()
-            .map(std::sync::Arc::new);
-        EvidenceKey { signing, fast }
+        EvidenceKey { signing }
     }
 
     /// Parses a PKCS#8 PEM private key.
@@ -137,11 +127,6 @@ impl EvidenceKey {
     }
 
     pub(crate) fn sign(&self, msg: &[u8]) -> Signature {
-        if let Some(fast) = &self.fast
-            && let Ok(bytes) = <[u8; 64]>::try_from(fast.sign(msg).as_ref())
-        {
-            return Signature::from_bytes(&bytes);
-        }
         self.signing.sign(msg)
     }
 }
@@ -326,20 +311,6 @@ mod tests {
                     "{ty} {}",
                     body.len()
                 );
-            }
-        }
-    }
-
-    #[test]
-    fn aws_lc_signs_exactly_like_ed25519_dalek() {
-        for i in 0..16u8 {
-            let key = EvidenceKey::from_seed([i.wrapping_mul(37).wrapping_add(1); 32]);
-            assert!(key.fast.is_some());
-            for len in [0usize, 1, 63, 64, 1000, 100_003] {
-                let msg: Vec<u8> = (0..len).map(|j| (j as u8) ^ i).collect();
-                let ours = key.sign(&msg);
-                assert_eq!(ours, key.signing.sign(&msg), "seed {i}, {len} bytes");
-                key.verifying_key().verify(&msg, &ours).unwrap();
             }
         }
     }
