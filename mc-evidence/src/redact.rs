@@ -350,7 +350,7 @@ impl Redactor {
         for label in &r.labels {
             for len in 1..=80 {
                 let mut mask = vec![0u8; len];
-                write_mask(&mut mask, label);
+                let _ = write_mask(&mut mask, label);
                 if let Some(m) = custom.find(&mask[..]) {
                     return Err(RedactError::Unusable {
                         name: rules[m.pattern().as_usize()].name.clone(),
@@ -458,17 +458,7 @@ impl Redactor {
                 end = end.max(spans[j].end);
                 j += 1;
             }
-            let region = &mut seg[first.start..end];
-            let run_changed = if region.len() <= 64 {
-                let mut copy = [0u8; 64];
-                copy[..region.len()].copy_from_slice(region);
-                write_mask(region, &self.labels[first.rule]);
-                copy[..region.len()] != *region
-            } else {
-                let copy = region.to_vec();
-                write_mask(region, &self.labels[first.rule]);
-                copy != *region
-            };
+            let run_changed = write_mask(&mut seg[first.start..end], &self.labels[first.rule]);
             if run_changed {
                 tally[first.rule] += 1;
                 changed = true;
@@ -996,18 +986,22 @@ fn keyword_prefix(a: u8, b: u8) -> bool {
 }
 
 /// Fills `dst` with `label` minus its `]`, `*` padding and a closing `]`, or all `*`
-/// when the label does not fit.
-fn write_mask(dst: &mut [u8], label: &[u8]) {
-    if dst.len() >= label.len() {
-        let head = label.len() - 1;
-        dst[..head].copy_from_slice(&label[..head]);
-        dst[head..].fill(b'*');
-        if let Some(last) = dst.last_mut() {
-            *last = b']';
-        }
-    } else {
-        dst.fill(b'*');
+/// when the label does not fit; returns whether a byte changed.
+fn write_mask(dst: &mut [u8], label: &[u8]) -> bool {
+    let n = dst.len();
+    let mut changed = false;
+    for (i, b) in dst.iter_mut().enumerate() {
+        let m = if n < label.len() || (i + 1 < n && i + 1 >= label.len()) {
+            b'*'
+        } else if i + 1 == n {
+            b']'
+        } else {
+            label[i]
+        };
+        changed |= *b != m;
+        *b = m;
     }
+    changed
 }
 
 /// Splits `bytes` into `(start, end)` ranges without newlines (over-long lines are cut
