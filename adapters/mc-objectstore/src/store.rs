@@ -474,19 +474,23 @@ impl BlobStore for ObjectBlobStore {
         ttl: std::time::Duration,
         now: OffsetDateTime,
     ) -> Result<SignedUrl, BlobError> {
-        check_ttl(ttl)?;
-        let expires_at = now + ttl;
-        let url = match &self.signing {
-            UrlSigning::Hmac(signer) => signer.sign("GET", key, expires_at),
+        match &self.signing {
+            UrlSigning::Hmac(signer) => signer.signed_get(key, ttl, now),
             // SigV4 query signing stamps the request with the signer's own clock
             // (X-Amz-Date) and the lifetime; `expires_at` reports the same instant
             // when the caller's clock is the system clock.
-            UrlSigning::Native(signer) => signer
-                .signed_url(http::Method::GET, &self.root.path(key), ttl)
-                .await
-                .map_err(|e| map_err(e, key.as_str()))?
-                .to_string(),
-        };
-        Ok(SignedUrl { url, expires_at })
+            UrlSigning::Native(signer) => {
+                check_ttl(ttl)?;
+                let url = signer
+                    .signed_url(http::Method::GET, &self.root.path(key), ttl)
+                    .await
+                    .map_err(|e| map_err(e, key.as_str()))?
+                    .to_string();
+                Ok(SignedUrl {
+                    url,
+                    expires_at: now + ttl,
+                })
+            }
+        }
     }
 }
