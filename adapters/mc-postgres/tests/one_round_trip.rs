@@ -4,34 +4,11 @@
 
 mod common;
 
-use common::{Ctx, T0, with_store};
+use common::{Ctx, T0, create, exec, tenant, with_store};
 use mc_core::{
-    ActionCommit, ActionKind, ActorId, AuditLog, CommitResult, Digest, Execution, ExecutionId,
+    ActionCommit, ActionKind, ActorId, AuditLog, CommitResult, Execution, ExecutionId,
     ExecutionState, ExecutionStore, IdempotencyKey, NewAuditEvent, StoreError, TenantId,
 };
-use mc_postgres::PgStore;
-
-fn tenant() -> TenantId {
-    TenantId::new("acme").unwrap()
-}
-
-fn exec(id: &str, state: ExecutionState) -> Execution {
-    let mut e = Execution::new(
-        tenant(),
-        ExecutionId::new(id).unwrap(),
-        Digest::of(b"manifest"),
-        Digest::of(id.as_bytes()),
-        T0,
-    );
-    e.state = state;
-    e
-}
-
-async fn create(store: &PgStore, e: &Execution) {
-    let mut c = ActionCommit::new(e.tenant.clone(), e.created_at);
-    c.create = Some(e.clone());
-    store.commit(c).await.expect("create execution");
-}
 
 fn cancel(e: &Execution, key: &str, reason: &str) -> ActionCommit {
     common::cancel_unit(e, e.version, key, reason)

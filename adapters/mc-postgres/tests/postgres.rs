@@ -6,41 +6,17 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use common::{Ctx, with_store};
+use common::{Ctx, T0, create, exec, tenant, with_store};
 use mc_core::audit::{AuditActor, AuditSubject};
 use mc_core::{
     ActionCommit, ActionKind, ActorId, AuditLog, CommitResult, Digest, Execution, ExecutionId,
     ExecutionQuery, ExecutionState, ExecutionStore, IdempotencyKey, IdempotencyRecord,
-    NewAuditEvent, StoreError, TenantId, Transition, verify_chain,
+    NewAuditEvent, StoreError, Transition, verify_chain,
 };
 use mc_postgres::PgStore;
 use sqlx::Row;
+use time::Duration;
 use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
-
-const T0: OffsetDateTime = datetime!(2025-12-10 18:00 UTC);
-
-fn tenant() -> TenantId {
-    TenantId::new("acme").unwrap()
-}
-
-fn exec(id: &str, state: ExecutionState) -> Execution {
-    let mut e = Execution::new(
-        tenant(),
-        ExecutionId::new(id).unwrap(),
-        Digest::of(b"manifest"),
-        Digest::of(id.as_bytes()),
-        T0,
-    );
-    e.state = state;
-    e
-}
-
-async fn create(store: &PgStore, e: &Execution) {
-    let mut c = ActionCommit::new(e.tenant.clone(), e.created_at);
-    c.create = Some(e.clone());
-    store.commit(c).await.expect("create execution");
-}
 
 /// An action commit as mc-actions builds it: transition + audit event + key.
 fn action(

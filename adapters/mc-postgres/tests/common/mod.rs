@@ -185,3 +185,29 @@ pub fn cancel_unit(
     });
     c
 }
+
+/// The tenant most tests use.
+pub fn tenant() -> mc_core::TenantId {
+    mc_core::TenantId::new("acme").unwrap()
+}
+
+/// An execution `id` of [`tenant`] in `state`, created at [`T0`].
+pub fn exec(id: &str, state: mc_core::ExecutionState) -> mc_core::Execution {
+    let mut e = mc_core::Execution::new(
+        tenant(),
+        mc_core::ExecutionId::new(id).unwrap(),
+        mc_core::Digest::of(b"manifest"),
+        mc_core::Digest::of(id.as_bytes()),
+        T0,
+    );
+    e.state = state;
+    e
+}
+
+/// Stores `e` through a unit of work that creates it.
+pub async fn create(store: &PgStore, e: &mc_core::Execution) {
+    use mc_core::ExecutionStore as _;
+    let mut c = mc_core::ActionCommit::new(e.tenant.clone(), e.created_at);
+    c.create = Some(e.clone());
+    store.commit(c).await.expect("create execution");
+}
