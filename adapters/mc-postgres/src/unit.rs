@@ -129,6 +129,18 @@ impl Pending {
         // The caller may have stopped waiting; the unit's fate is decided either way.
         let _ = self.reply.send(r);
     }
+
+    /// Counts a lost race (`why`): the unit to send again, or `None` once it is
+    /// answered with [`crate::retries_exhausted`].
+    fn raced(mut self, why: &str) -> Option<Self> {
+        self.races += 1;
+        if self.races >= crate::MAX_TX_ATTEMPTS {
+            self.answer(Err(crate::retries_exhausted(why)));
+            None
+        } else {
+            Some(self)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -430,14 +442,7 @@ async fn run(store: &PgStore, batch: Vec<Pending>) {
                         again.push(p);
                     }
                 }
-                Outcome::Again(m) => {
-                    p.races += 1;
-                    if p.races >= crate::MAX_TX_ATTEMPTS {
-                        p.answer(Err(crate::retries_exhausted(&m)));
-                    } else {
-                        again.push(p);
-                    }
-                }
+                Outcome::Again(m) => again.extend(p.raced(&m)),
                 Outcome::Deferred => again.push(p),
                 Outcome::Failed(e) => p.answer(Err(e)),
             }
@@ -466,24 +471,15 @@ async fn run(store: &PgStore, batch: Vec<Pending>) {
 /// The statement of a batch failed as a whole (nothing of it is committed, unless the
 /// connection broke at commit). Returns the units to try again.
 async fn whole_batch_failed(store: &PgStore, work: Vec<Pending>, e: sqlx::Error) -> Vec<Pending> {
-    let tenants: HashMap<TenantId, Option<(u64, String)>> =
-        work.iter().map(|p| (p.unit.tenant.clone(), None)).collect();
     if is_retryable(&e) {
         let m = e.to_string();
-        let mut again = Vec::with_capacity(work.len());
-        for mut p in work {
-            p.races += 1;
-            if p.races >= crate::MAX_TX_ATTEMPTS {
-                p.answer(Err(crate::retries_exhausted(&m)));
-            } else {
-                again.push(p);
-            }
-        }
-        return again;
+        return work.into_iter().filter_map(|p| p.raced(&m)).collect();
     }
     // The outcome is unknown (a broken connection) or the statement itself was
     // refused: forget the hints (the next commit learns the heads again).
-    store.committer.set_heads(tenants);
+    store
+        .committer
+        .set_heads(work.iter().map(|p| (p.unit.tenant.clone(), None)).collect());
     let err = map_sqlx(e);
     if work.len() > 1 && !matches!(err, StoreError::Unavailable(_)) {
         // Refused as a whole, so nothing was written: find the unit at fault by
