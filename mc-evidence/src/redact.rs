@@ -417,31 +417,24 @@ impl Redactor {
     /// was not one before (in `bob@example.com(415) 555-0123` the phone only starts
     /// a number once the email before it ends in `]`), so a masked segment is
     /// scanned again and its new matches masked, up to [`MAX_PASSES`] passes. Returns
-    /// whether anything was masked, and whether a match is still there — one that no
-    /// pass could remove (a tenant pattern matching the masks themselves) or one
-    /// left after the last pass; [`RedactStream::check_leaks`] reports it.
-    fn redact_segment(
-        &self,
-        seg: &mut [u8],
-        spans: &mut Vec<Span>,
-        tally: &mut [u64],
-    ) -> (bool, bool) {
-        let mut masked = false;
+    /// whether a match is still there — one that no pass could remove (it lies on
+    /// masks only) or one left after the last pass; [`RedactStream::check_leaks`]
+    /// reports it.
+    fn redact_segment(&self, seg: &mut [u8], spans: &mut Vec<Span>, tally: &mut [u64]) -> bool {
         for _ in 0..MAX_PASSES {
             spans.clear();
             self.spans(seg, spans);
             if spans.is_empty() {
-                return (masked, false);
+                return false;
             }
             if !self.mask_spans(seg, spans, tally) {
                 // Every match lies on masks already: another pass would find it again.
-                return (masked, true);
+                return true;
             }
-            masked = true;
         }
         spans.clear();
         self.spans(seg, spans);
-        (masked, !spans.is_empty())
+        !spans.is_empty()
     }
 
     /// Masks the union of `spans` in `seg`; the first span of each merged run names
@@ -1165,7 +1158,7 @@ impl Redactor {
             let (s, e, next) = next_segment(region, pos);
             pos = next;
             let seg = &mut region[s..e];
-            let (_, residual) = self.redact_segment(seg, spans, tally);
+            let residual = self.redact_segment(seg, spans, tally);
             if residual && check && leak.is_none() {
                 spans.clear();
                 self.spans(seg, spans);
