@@ -37,16 +37,16 @@ pub use ed25519_dalek::VerifyingKey as PublicKey;
 
 /// The pre-authentication encoding of DSSE v1: the exact bytes that are signed.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload_type.len() + payload.len() + 32);
-    out.extend_from_slice(b"DSSEv1 ");
-    out.extend_from_slice(payload_type.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload_type.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload.len().to_string().as_bytes());
-    out.push(b' ');
+    let header = pae_header(payload_type, payload.len());
+    let mut out = Vec::with_capacity(header.len() + payload.len());
+    out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(payload);
     out
+}
+
+/// The PAE up to the body: `"DSSEv1" SP len(type) SP type SP len(body) SP`.
+fn pae_header(payload_type: &str, body_len: usize) -> String {
+    format!("DSSEv1 {} {payload_type} {body_len} ", payload_type.len())
 }
 
 /// An ed25519 signing key for evidence statements.
@@ -82,11 +82,9 @@ impl EvidenceKey {
 
     /// The key whose 32-byte secret is `seed` (deterministic; for tests and HSM export).
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self::from_signing(SigningKey::from_bytes(&seed))
-    }
-
-    fn from_signing(signing: SigningKey) -> Self {
-        EvidenceKey { signing }
+        EvidenceKey {
+            signing: SigningKey::from_bytes(&seed),
+        }
     }
 
     /// Parses a PKCS#8 PEM private key.
@@ -99,7 +97,7 @@ impl EvidenceKey {
             field: "private key",
             reason: format!("not an ed25519 PKCS#8 PEM key: {e}"),
         })?;
-        Ok(Self::from_signing(signing))
+        Ok(EvidenceKey { signing })
     }
 
     /// The key as PKCS#8 PEM (LF line endings).
@@ -204,7 +202,7 @@ impl Envelope {
         buf.resize(room, 0);
         write(&mut buf);
         let body_len = buf.len() - room;
-        let header = format!("DSSEv1 {} {payload_type} {body_len} ", payload_type.len());
+        let header = pae_header(payload_type, body_len);
         let start = room - header.len();
         buf[start..room].copy_from_slice(header.as_bytes());
         Self::signed(payload_type, &buf[start..], &buf[room..], key)
