@@ -194,6 +194,17 @@ struct Span {
     rule: usize,
 }
 
+/// Buffers one redaction loop reuses from segment to segment.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Matches of the current pass.
+    spans: Vec<Span>,
+    /// `(start, end)` of the masks the last pass wrote (merged, in order).
+    runs: Vec<(usize, usize)>,
+    /// `(start, end)` of the parts of the segment the next pass scans.
+    windows: Vec<(usize, usize)>,
+}
+
 /// The redaction engine: built-in rules plus tenant rules. Cheap to share (`Arc`).
 #[derive(Debug)]
 pub struct Redactor {
@@ -372,9 +383,9 @@ impl Redactor {
     pub fn redact(&self, bytes: &[u8]) -> (Vec<u8>, RedactionCounts) {
         let mut out = bytes.to_vec();
         let mut tally = vec![0; self.names.len()];
-        let mut spans = Vec::new();
+        let mut scratch = Scratch::default();
         for seg in segments(bytes) {
-            self.redact_segment(&mut out[seg.0..seg.1], &mut spans, &mut tally);
+            self.redact_segment(&mut out[seg.0..seg.1], &mut scratch, &mut tally);
         }
         let mut counts = RedactionCounts::default();
         counts.drain_tally(&self.names, &mut tally);
@@ -406,7 +417,7 @@ impl Redactor {
             carry: Vec::new(),
             counts: RedactionCounts::default(),
             tally: vec![0; self.names.len()],
-            spans: Vec::new(),
+            scratch: Scratch::default(),
             check: false,
             leak: None,
             emitted: 0,
@@ -420,27 +431,68 @@ impl Redactor {
     /// whether a match is still there — one that no pass could remove (it lies on
     /// masks only) or one left after the last pass; [`RedactStream::check_leaks`]
     /// reports it.
-    fn redact_segment(&self, seg: &mut [u8], spans: &mut Vec<Span>, tally: &mut [u64]) -> bool {
+    ///
+    /// A pass after the first scans only the windows around the masks the pass
+    /// before wrote (see [`Redactor::rescan`]), which finds exactly what a scan of
+    /// the whole segment would find.
+    fn redact_segment(&self, seg: &mut [u8], scratch: &mut Scratch, tally: &mut [u64]) -> bool {
+        scratch.spans.clear();
+        self.spans(seg, &mut scratch.spans);
         for _ in 0..MAX_PASSES {
-            spans.clear();
-            self.spans(seg, spans);
-            if spans.is_empty() {
+            if scratch.spans.is_empty() {
                 return false;
             }
-            if !self.mask_spans(seg, spans, tally) {
+            if !self.mask_spans(seg, &mut scratch.spans, tally, &mut scratch.runs) {
                 // Every match lies on masks already: another pass would find it again.
                 return true;
             }
+            self.rescan(seg, scratch);
         }
-        spans.clear();
-        self.spans(seg, spans);
-        !spans.is_empty()
+        !scratch.spans.is_empty()
+    }
+
+    /// Every match in `seg` after the masks in `scratch.runs` were written, into
+    /// `scratch.spans` — the same spans as `self.spans(seg)`, found by scanning only
+    /// the windows around the masks (built-in rules only; with tenant rules, whose
+    /// patterns may span anything, the whole segment is scanned).
+    ///
+    /// Why the windows suffice: the segment before the masks (`S`) was scanned
+    /// whole and every match in it lies inside a mask. A window reaches from a mask
+    /// out to the nearest *cut* on each side (see [`cut_at`]): a boundary that no
+    /// match and no scanner token (number token, email, IPv6 token, key word and its
+    /// value) contains, in `S` or in the masked segment, and at which every scanner
+    /// cursor is behind the boundary. Between two windows the bytes are unchanged,
+    /// no scanner there reads past the cuts, and each scanner enters the stretch in
+    /// the same state as in the scan of `S`, which found nothing there; inside a
+    /// window, a scan started at its left cut (with the whole segment as haystack,
+    /// so look-ahead and `\b` see real context) does exactly what the whole scan
+    /// does. The property test `rescanning_windows_equals_rescanning_the_segment`
+    /// checks this against whole rescans.
+    fn rescan(&self, seg: &[u8], scratch: &mut Scratch) {
+        scratch.spans.clear();
+        if self.custom.is_some() {
+            self.spans(seg, &mut scratch.spans);
+            return;
+        }
+        rescan_windows(seg, &scratch.runs, &mut scratch.windows);
+        for &(from, to) in &scratch.windows {
+            self.builtin_spans_in(seg, from, to, &mut scratch.spans);
+        }
     }
 
     /// Masks the union of `spans` in `seg`; the first span of each merged run names
-    /// it and is counted when its mask changes a byte. Returns whether a byte changed.
-    fn mask_spans(&self, seg: &mut [u8], spans: &mut [Span], tally: &mut [u64]) -> bool {
+    /// it and is counted when its mask changes a byte. Returns whether a byte
+    /// changed; `runs` gets the `(start, end)` of every merged run (all of them, so
+    /// that every match of the scan lies in one: the windows of `rescan` rely on it).
+    fn mask_spans(
+        &self,
+        seg: &mut [u8],
+        spans: &mut [Span],
+        tally: &mut [u64],
+        runs: &mut Vec<(usize, usize)>,
+    ) -> bool {
         spans.sort_unstable_by_key(|s| (s.start, std::cmp::Reverse(s.end), s.rule));
+        runs.clear();
         let mut changed = false;
         let mut i = 0;
         while i < spans.len() {
@@ -456,6 +508,7 @@ impl Redactor {
                 tally[first.rule] += 1;
                 changed = true;
             }
+            runs.push((first.start, end));
             i = j;
         }
         changed
@@ -495,12 +548,19 @@ impl Redactor {
     /// spans is masked. The result equals the byte-by-byte scanners
     /// (`builtin_spans_reference`, property-tested).
     fn builtin_spans(&self, seg: &[u8], out: &mut Vec<Span>) {
+        self.builtin_spans_in(seg, 0, seg.len(), out);
+    }
+
+    /// [`Redactor::builtin_spans`] for the candidates in `seg[from..to]` only, as a
+    /// scan of the whole segment that reaches `from` with every cursor behind it
+    /// would find them (the caller's windows guarantee that; see `rescan`).
+    fn builtin_spans_in(&self, seg: &[u8], from: usize, to: usize, out: &mut Vec<Span>) {
         let n = seg.len();
         let mut cur = Cursors::default();
-        let mut prev_word = 0u64;
-        let mut base = 0;
-        while base < n {
-            let end = n.min(base + 64);
+        let mut prev_word = u64::from(from > 0 && is_word(seg[from - 1]));
+        let mut base = from;
+        while base < to {
+            let end = to.min(base + 64);
             let c = crate::byteclass::classify(&seg[base..end]);
             let last = end - base - 1;
             let starts = c.word & !((c.word << 1) | prev_word);
@@ -978,6 +1038,116 @@ fn keyword_prefix(a: u8, b: u8) -> bool {
     second < 26 && KEYWORD_PAIRS[usize::from(a)] & (1 << second) != 0
 }
 
+/// Bytes that no built-in match and no scanner token contains: everything but
+/// letters, digits and `. _ % + - @ ( ) : ~ / = " '` space and tab (the bytes of
+/// emails, number tokens, IPv6 tokens, key words and their values). No scanner
+/// reads across one of them: each stops on the first byte it cannot take.
+static HARD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = !(b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'.' | b'_'
+                    | b'%'
+                    | b'+'
+                    | b'-'
+                    | b'@'
+                    | b'('
+                    | b')'
+                    | b':'
+                    | b'~'
+                    | b'/'
+                    | b'='
+                    | b'"'
+                    | b'\''
+                    | b' '
+                    | b'\t'
+            ));
+        i += 1;
+    }
+    t
+};
+
+/// Whether the boundary before `seg[c]` is a *cut* for a rescan after masks were
+/// written over `runs` (sorted, disjoint): no match and no scanner token contains
+/// the bytes on both sides of it, before or after the masking, and no scanner
+/// reads across it any byte the masking changed. The ends of the segment are cuts,
+/// and so is each side of a [`HARD`] byte outside the masks. So is a space or tab
+/// before a letter (`ok user`), both outside the masks, unless the byte before the
+/// space could continue a match through it: a space, tab, `:` or `=` (a key word's
+/// value may follow), or the end of the word `bearer` (a bearer token may follow).
+/// No number token or number rule takes a space that is not followed by a digit or
+/// `(`, and no other rule takes a space at all. In the segment before masking, a
+/// match containing the space would have been masked, so the space would lie in a
+/// mask.
+fn cut_at(seg: &[u8], c: usize, in_run: impl Fn(usize) -> bool) -> bool {
+    if c == 0 || c >= seg.len() {
+        return true;
+    }
+    let (x, y) = (seg[c - 1], seg[c]);
+    if (HARD[usize::from(x)] && !in_run(c - 1)) || (HARD[usize::from(y)] && !in_run(c)) {
+        return true;
+    }
+    if !matches!(x, b' ' | b'\t') || !y.is_ascii_alphabetic() || in_run(c - 1) || in_run(c) {
+        return false;
+    }
+    let Some(&w) = seg.get(c.wrapping_sub(2)) else {
+        return true;
+    };
+    if matches!(w, b' ' | b'\t' | b':' | b'=') {
+        return false;
+    }
+    // The word ending at `c - 2` (a mask ends in `]` or `*`, so it holds no mask
+    // byte): `bearer` may take the space and the letter as a token.
+    let word_start = seg[..c - 1]
+        .iter()
+        .rposition(|&b| !is_word(b))
+        .map_or(0, |p| p + 1);
+    !seg[word_start..c - 1].eq_ignore_ascii_case(b"bearer")
+}
+
+/// The windows a rescan must cover after masks were written over `runs` (sorted,
+/// disjoint, within `seg`): each run widened to the nearest cut on both sides
+/// ([`cut_at`]), overlapping or touching windows merged, into `windows`.
+fn rescan_windows(seg: &[u8], runs: &[(usize, usize)], windows: &mut Vec<(usize, usize)>) {
+    windows.clear();
+    let in_run = |p: usize| {
+        // Runs are few per segment; the first whose end is past `p` decides.
+        runs.iter().find(|r| p < r.1).is_some_and(|r| p >= r.0)
+    };
+    let mut k = 0;
+    while k < runs.len() {
+        let (a, mut b) = runs[k];
+        k += 1;
+        let mut from = a;
+        let floor = windows.last().map_or(0, |w| w.1);
+        while from > floor && !cut_at(seg, from, in_run) {
+            from -= 1;
+        }
+        let mut to = b;
+        loop {
+            if k < runs.len() && to >= runs[k].0 {
+                // The next mask is reached before a cut: one window for both.
+                b = runs[k].1;
+                to = to.max(b);
+                k += 1;
+                continue;
+            }
+            if cut_at(seg, to, in_run) {
+                break;
+            }
+            to += 1;
+        }
+        match windows.last_mut() {
+            Some(last) if from <= last.1 => last.1 = to,
+            _ => windows.push((from, to)),
+        }
+    }
+}
+
 /// Fills `dst` with `label` minus its `]`, `*` padding and a closing `]`, or all `*`
 /// when the label does not fit; returns whether a byte changed.
 fn write_mask(dst: &mut [u8], label: &[u8]) -> bool {
@@ -1040,7 +1210,7 @@ pub struct RedactStream {
     counts: RedactionCounts,
     /// Matches per rule index not yet added to `counts` (no string per match).
     tally: Vec<u64>,
-    spans: Vec<Span>,
+    scratch: Scratch,
     check: bool,
     leak: Option<Finding>,
     emitted: usize,
@@ -1126,7 +1296,7 @@ impl RedactStream {
         let region = &mut out[base..];
         self.redactor.redact_region(
             region,
-            &mut self.spans,
+            &mut self.scratch,
             &mut self.tally,
             self.check,
             self.emitted,
@@ -1147,7 +1317,7 @@ impl Redactor {
     fn redact_region(
         &self,
         region: &mut [u8],
-        spans: &mut Vec<Span>,
+        scratch: &mut Scratch,
         tally: &mut [u64],
         check: bool,
         offset: usize,
@@ -1158,8 +1328,9 @@ impl Redactor {
             let (s, e, next) = next_segment(region, pos);
             pos = next;
             let seg = &mut region[s..e];
-            let residual = self.redact_segment(seg, spans, tally);
+            let residual = self.redact_segment(seg, scratch, tally);
             if residual && check && leak.is_none() {
+                let spans = &mut scratch.spans;
                 spans.clear();
                 self.spans(seg, spans);
                 if let Some(sp) = spans.iter().min() {
@@ -1258,7 +1429,14 @@ impl RegionTask {
     pub(crate) fn run(redactor: &Redactor, mut bytes: Vec<u8>, check: bool) -> Self {
         let mut tally = vec![0; redactor.names.len()];
         let mut leak = None;
-        redactor.redact_region(&mut bytes, &mut Vec::new(), &mut tally, check, 0, &mut leak);
+        redactor.redact_region(
+            &mut bytes,
+            &mut Scratch::default(),
+            &mut tally,
+            check,
+            0,
+            &mut leak,
+        );
         RegionTask { bytes, tally, leak }
     }
 }
@@ -1589,6 +1767,128 @@ mod tests {
                 prop_assert_eq!(recount.total(), 0);
             }
         }
+    }
+
+    /// Pieces that put masks next to what a mask can expose: key words and their
+    /// separators, spaces before letters and digits, `(`, `+`, and the bytes of masks.
+    fn next_to_masks() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            3 => piiish(),
+            2 => proptest::sample::select(vec![
+                "bearer ", "Bearer\t", "BEARER  ", "token ", "token: ", "secret =", "api_key",
+                "= ", ": ", "\"", "'", " ", "  ", "\t", "ok ", " ok", "x", "Q", "a1", "_",
+                "(", ")", "+", "+1 ", "0", "7", "12", "415", "555-0123", " 555", "-", ".",
+                "@", "a@", "@b.io", "bob@example.com", "]", "[", "*", "[x]", ",", ";",
+                "4111", " 1111", "1111 1111 1111", "10.0", ".0.1", "::", ":1", "fe80",
+                "bearer", "abcdefgh", "=abcdefgh", "ghp_", "AKIA", "0123456789ABCDEF",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+        ]
+    }
+
+    impl Redactor {
+        /// `redact_segment` as it was before windows: every pass scans the whole
+        /// segment (the reference the windowed rescans are tested against).
+        fn redact_segment_whole(&self, seg: &mut [u8], tally: &mut [u64]) -> bool {
+            let mut spans = Vec::new();
+            let mut runs = Vec::new();
+            for _ in 0..MAX_PASSES {
+                spans.clear();
+                self.spans(seg, &mut spans);
+                if spans.is_empty() {
+                    return false;
+                }
+                if !self.mask_spans(seg, &mut spans, tally, &mut runs) {
+                    return true;
+                }
+            }
+            spans.clear();
+            self.spans(seg, &mut spans);
+            !spans.is_empty()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The claim behind `rescan`: after the matches of a whole scan are masked,
+        /// scanning the windows finds exactly what scanning the whole segment finds.
+        #[test]
+        fn rescanning_windows_equals_rescanning_the_segment(
+            parts in proptest::collection::vec(next_to_masks(), 1..30),
+        ) {
+            let r = shared();
+            let mut seg: Vec<u8> = parts.concat().into_iter().filter(|&b| b != b'\n').collect();
+            let mut scratch = Scratch::default();
+            let mut tally = vec![0; r.names.len()];
+            for _ in 0..MAX_PASSES {
+                scratch.spans.clear();
+                r.spans(&seg, &mut scratch.spans);
+                if scratch.spans.is_empty()
+                    || !r.mask_spans(&mut seg, &mut scratch.spans, &mut tally, &mut scratch.runs)
+                {
+                    break;
+                }
+                let mut whole = Vec::new();
+                r.spans(&seg, &mut whole);
+                r.rescan(&seg, &mut scratch);
+                prop_assert_eq!(
+                    sorted(scratch.spans.clone()),
+                    sorted(whole),
+                    "{:?} windows {:?}",
+                    String::from_utf8_lossy(&seg),
+                    scratch.windows
+                );
+            }
+        }
+
+        /// Redaction with windowed rescans gives the same bytes, counts and
+        /// residual as rescanning whole segments.
+        #[test]
+        fn windowed_redaction_equals_whole_rescans(
+            parts in proptest::collection::vec(next_to_masks(), 1..30),
+        ) {
+            let r = shared();
+            let seg: Vec<u8> = parts.concat().into_iter().filter(|&b| b != b'\n').collect();
+            let (mut fast, mut slow) = (seg.clone(), seg.clone());
+            let (mut t1, mut t2) = (vec![0; r.names.len()], vec![0; r.names.len()]);
+            let a = r.redact_segment(&mut fast, &mut Scratch::default(), &mut t1);
+            let b = r.redact_segment_whole(&mut slow, &mut t2);
+            prop_assert_eq!(&fast, &slow, "{:?}", String::from_utf8_lossy(&seg));
+            prop_assert_eq!(t1, t2);
+            prop_assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn windows_stop_at_cuts_and_keep_what_a_mask_can_expose() {
+        let r = shared();
+        let window_text = |text: &str| {
+            let mut seg = text.as_bytes().to_vec();
+            let mut scratch = Scratch::default();
+            let mut tally = vec![0; r.names.len()];
+            r.spans(&seg, &mut scratch.spans);
+            assert!(r.mask_spans(&mut seg, &mut scratch.spans, &mut tally, &mut scratch.runs));
+            r.rescan(&seg, &mut scratch);
+            scratch
+                .windows
+                .iter()
+                .map(|&(a, b)| String::from_utf8_lossy(&seg[a..b]).into_owned())
+                .collect::<Vec<_>>()
+        };
+        // A log line: the timestamp and the words around stay out of the window.
+        assert_eq!(
+            window_text("2025-12-10T18:01:02.003Z INFO ok user=bob@example.com session=ab12"),
+            ["user=[email********] "]
+        );
+        // `Bearer` right before a mask could take what follows: no cut there.
+        assert_eq!(
+            window_text("x Authorization: Bearer abcdefgh1234 next"),
+            ["Authorization: [bearer_token*****] "]
+        );
+        // A digit or `(` after the space may continue a number: the window goes on.
+        assert_eq!(window_text("ok 10.0.0.1 5 up"), ["ok [ipv4**] 5 "]);
+        assert_eq!(window_text("a;10.0.0.1;b"), ["[ipv4**]"]);
     }
 
     #[test]
