@@ -1100,13 +1100,12 @@ fn cut_at(seg: &[u8], c: usize, in_run: impl Fn(usize) -> bool) -> bool {
     if matches!(w, b' ' | b'\t' | b':' | b'=') {
         return false;
     }
-    // The word ending at `c - 2` (a mask ends in `]` or `*`, so it holds no mask
-    // byte): `bearer` may take the space and the letter as a token.
-    let word_start = seg[..c - 1]
-        .iter()
-        .rposition(|&b| !is_word(b))
-        .map_or(0, |p| p + 1);
-    !seg[word_start..c - 1].eq_ignore_ascii_case(b"bearer")
+    // `bearer` ending right before the space may take it and the letter as a token
+    // (a mask ends in `]` or `*`, so these bytes hold no mask byte).
+    !(w.eq_ignore_ascii_case(&b'r')
+        && c >= 7
+        && seg[c - 7..c - 1].eq_ignore_ascii_case(b"bearer")
+        && (c == 7 || !is_word(seg[c - 8])))
 }
 
 /// The windows a rescan must cover after masks were written over `runs` (sorted,
@@ -1114,29 +1113,28 @@ fn cut_at(seg: &[u8], c: usize, in_run: impl Fn(usize) -> bool) -> bool {
 /// ([`cut_at`]), overlapping or touching windows merged, into `windows`.
 fn rescan_windows(seg: &[u8], runs: &[(usize, usize)], windows: &mut Vec<(usize, usize)>) {
     windows.clear();
-    let in_run = |p: usize| {
-        // Runs are few per segment; the first whose end is past `p` decides.
-        runs.iter().find(|r| p < r.1).is_some_and(|r| p >= r.0)
-    };
     let mut k = 0;
     while k < runs.len() {
         let (a, mut b) = runs[k];
         k += 1;
-        let mut from = a;
+        // Left: bytes from the end of the last window up to `a` lie in no run.
         let floor = windows.last().map_or(0, |w| w.1);
-        while from > floor && !cut_at(seg, from, in_run) {
+        let mut from = a;
+        while from > floor && !cut_at(seg, from, |p| p >= a) {
             from -= 1;
         }
+        // Right: bytes from `b` up to the next run's start lie in no run; a next
+        // run reached before a cut joins this window.
         let mut to = b;
         loop {
-            if k < runs.len() && to >= runs[k].0 {
-                // The next mask is reached before a cut: one window for both.
+            let next = runs.get(k).map_or(usize::MAX, |r| r.0);
+            if to >= next {
                 b = runs[k].1;
                 to = to.max(b);
                 k += 1;
                 continue;
             }
-            if cut_at(seg, to, in_run) {
+            if cut_at(seg, to, |p| p < b || p >= next) {
                 break;
             }
             to += 1;
