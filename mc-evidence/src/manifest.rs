@@ -143,12 +143,26 @@ impl EvidenceManifest {
         }
     }
 
-    /// The in-toto statement of this manifest.
+    /// This manifest without its delivery links (`uri`, `uriExpiresAt`): what the
+    /// signed statement carries as its predicate (ADR 0207). A pre-signed URL is a
+    /// short-lived credential, not evidence: it is left out of the long-lived signed
+    /// record, and the digests that are signed make any link safe to follow.
+    pub fn without_urls(&self) -> EvidenceManifest {
+        let mut m = self.clone();
+        for a in &mut m.artifacts {
+            a.uri = None;
+            a.uri_expires_at = None;
+        }
+        m
+    }
+
+    /// The in-toto statement of this manifest (predicate: [`Self::without_urls`]).
     pub fn statement(&self) -> Statement {
         Statement::for_manifest(self.clone())
     }
 
-    /// Signs the manifest as an in-toto statement in a DSSE envelope.
+    /// Signs the manifest as an in-toto statement in a DSSE envelope (the predicate
+    /// leaves the pre-signed URLs out, see [`Self::without_urls`]).
     pub fn sign(&self, key: &EvidenceKey) -> Envelope {
         Statement::sign_manifest(self, key)
     }
@@ -491,7 +505,10 @@ mod tests {
         let key = EvidenceKey::from_seed([9; 32]).verifying_key();
         let env = sm.envelope.unwrap();
         let st = verify_envelope(&env, &key).unwrap();
-        assert_eq!(st.predicate, *m);
+        assert_eq!(st.predicate, m.without_urls());
+        // The signed record carries no short-lived credential.
+        let payload = env.verify(&key).unwrap();
+        assert!(!String::from_utf8_lossy(&payload).contains("uri"));
         assert_eq!(verify_subjects(&st, f.blobs.as_ref()).await.unwrap(), 3);
         // Change a blob: verification names it.
         let k = BlobKey::new(log.name.clone()).unwrap();

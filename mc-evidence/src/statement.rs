@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::dsse::{Envelope, EvidenceKey};
 use crate::error::EvidenceError;
-use crate::manifest::EvidenceManifest;
+use crate::manifest::{EvidenceManifest, ExecutionSummary, Redacted};
+use mc_core::{Digest, ExecutionId, TenantId};
+use time::OffsetDateTime;
 
 /// `_type` of an in-toto Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -55,8 +57,19 @@ pub struct Statement {
 
 impl Statement {
     /// The statement for `manifest`: one subject per artifact, with the digest of the
-    /// delivered bytes (the redacted digest when the artifact was redacted).
+    /// delivered bytes (the redacted digest when the artifact was redacted), and the
+    /// manifest without its pre-signed URLs as the predicate
+    /// ([`EvidenceManifest::without_urls`]).
     pub fn for_manifest(manifest: EvidenceManifest) -> Self {
+        let manifest = if manifest
+            .artifacts
+            .iter()
+            .any(|a| a.uri.is_some() || a.uri_expires_at.is_some())
+        {
+            manifest.without_urls()
+        } else {
+            manifest
+        };
         let subject = manifest
             .artifacts
             .iter()
@@ -85,9 +98,19 @@ impl Statement {
         out
     }
 
-    /// About 470 bytes of statement JSON per artifact: one allocation up front.
+    /// About 300 bytes of statement JSON per artifact (more with redaction counts):
+    /// one allocation up front.
     fn payload_capacity(manifest: &EvidenceManifest) -> usize {
-        1024 + manifest.artifacts.len() * 512
+        1024 + manifest
+            .artifacts
+            .iter()
+            .map(|a| {
+                320 + a
+                    .redacted
+                    .as_ref()
+                    .map_or(0, |r| 96 + 32 * r.redactions.0.len())
+            })
+            .sum::<usize>()
     }
 
     /// Appends the statement JSON for `manifest` to `out`.
@@ -101,6 +124,33 @@ impl Statement {
             name: &'a str,
             digest: DigestRef<'a>,
         }
+        /// An [`ArtifactEntry`] without `uri` / `uriExpiresAt`, fields in the same order.
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ArtifactRef<'a> {
+            name: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kind: Option<&'a str>,
+            media_type: &'a str,
+            size: u64,
+            sha256: &'a Digest,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            redacted: Option<&'a Redacted>,
+        }
+        /// An [`EvidenceManifest`] whose artifacts are [`ArtifactRef`]s.
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ManifestRef<'a> {
+            schema: &'a str,
+            tenant: &'a TenantId,
+            execution_id: &'a ExecutionId,
+            #[serde(with = "time::serde::rfc3339")]
+            generated_at: OffsetDateTime,
+            flags: &'a BTreeMap<String, bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            execution: Option<&'a ExecutionSummary>,
+            artifacts: Vec<ArtifactRef<'a>>,
+        }
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct StatementRef<'a> {
@@ -108,7 +158,7 @@ impl Statement {
             type_: &'a str,
             subject: Vec<SubjectRef<'a>>,
             predicate_type: &'a str,
-            predicate: &'a EvidenceManifest,
+            predicate: ManifestRef<'a>,
         }
         let st = StatementRef {
             type_: STATEMENT_TYPE,
@@ -123,7 +173,26 @@ impl Statement {
                 })
                 .collect(),
             predicate_type: PREDICATE_TYPE,
-            predicate: manifest,
+            predicate: ManifestRef {
+                schema: &manifest.schema,
+                tenant: &manifest.tenant,
+                execution_id: &manifest.execution_id,
+                generated_at: manifest.generated_at,
+                flags: &manifest.flags,
+                execution: manifest.execution.as_ref(),
+                artifacts: manifest
+                    .artifacts
+                    .iter()
+                    .map(|a| ArtifactRef {
+                        name: &a.name,
+                        kind: a.kind.as_deref(),
+                        media_type: &a.media_type,
+                        size: a.size,
+                        sha256: &a.sha256,
+                        redacted: a.redacted.as_ref(),
+                    })
+                    .collect(),
+            },
         };
         // Plain data into a Vec; serialising cannot fail.
         let _ = serde_json::to_writer(out, &st);
