@@ -1,8 +1,10 @@
 //! Byte classes of up to 64 bytes at a time as bitmasks (bit `i` = byte `i`), in
-//! safe, portable code: eight bytes are tested at once inside a `u64` (SWAR, "SIMD
-//! within a register"). The redactor uses the masks to jump from one candidate
-//! position to the next with `trailing_zeros` instead of branching on every byte
-//! (ADR 0205).
+//! safe, portable code: sixteen bytes are tested at once with `wide`'s portable
+//! SIMD types (SSE2 on x86-64), and digit runs eight bytes at a time inside a `u64`
+//! (SWAR). The redactor uses the masks to jump from one candidate position to the
+//! next with `trailing_zeros` instead of branching on every byte (ADR 0205).
+
+use wide::u8x16;
 
 /// The classes the redactor's scanners start from, for one block of ≤ 64 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,38 +38,29 @@ fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
     ge & !gt & !x & HIGH
 }
 
-/// High bit of each byte set iff the byte is not zero (exact: no borrow between
-/// bytes, unlike the classic `(v - 0x01..) & !v` zero test).
-#[inline(always)]
-fn nonzero(v: u64) -> u64 {
-    (((v & LOW7).wrapping_add(LOW7)) | v) & HIGH
-}
-
-/// High bit of each byte set iff the byte equals `b`.
-#[inline(always)]
-fn equal(x: u64, b: u8) -> u64 {
-    !nonzero(x ^ splat(b)) & HIGH
-}
-
-/// High bit of each byte set iff the byte equals `a` or `b`.
-#[inline(always)]
-fn equal2(x: u64, a: u8, b: u8) -> u64 {
-    !(nonzero(x ^ splat(a)) & nonzero(x ^ splat(b))) & HIGH
-}
-
 /// The high bits of the eight bytes as an 8-bit mask, byte 0 in bit 0.
 #[inline(always)]
 fn pack(m: u64) -> u64 {
     ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
+/// The class masks of 16 bytes, bit `i` = byte `i`: `(word, digit, special)`.
+/// `wide` lowers each step to one SSE2 instruction on x86-64 (NEON on aarch64,
+/// plain loops elsewhere) — about a quarter of the instructions of the SWAR steps
+/// it replaced, with no `unsafe` here.
 #[inline(always)]
-fn classify8(x: u64) -> (u64, u64, u64) {
-    let digit = in_range(x, b'0', b'9');
-    let letter = in_range(x | splat(0x20), b'a', b'z');
-    let word = digit | letter | equal(x, b'_');
-    let special = in_range(x, b'(', b'+') | equal2(x, b'@', b':');
-    (pack(word), pack(digit), pack(special))
+fn classify16(bytes: [u8; 16]) -> (u64, u64, u64) {
+    let v = u8x16::from(bytes);
+    let within =
+        |lo: u8, hi: u8| v.max(u8x16::splat(lo)).cmp_eq(v) & v.min(u8x16::splat(hi)).cmp_eq(v);
+    let digit = within(b'0', b'9');
+    let lower = v | u8x16::splat(0x20);
+    let letter =
+        lower.max(u8x16::splat(b'a')).cmp_eq(lower) & lower.min(u8x16::splat(b'z')).cmp_eq(lower);
+    let word = digit | letter | v.cmp_eq(u8x16::splat(b'_'));
+    let special = within(b'(', b'+') | v.cmp_eq(u8x16::splat(b'@')) | v.cmp_eq(u8x16::splat(b':'));
+    let bits = |m: u8x16| u64::from(m.move_mask() as u16);
+    (bits(word), bits(digit), bits(special))
 }
 
 /// The classes of `block` (at most 64 bytes; bits past its end are 0).
@@ -76,21 +69,25 @@ pub(crate) fn classify(block: &[u8]) -> Classes {
     debug_assert!(block.len() <= 64);
     let mut c = Classes::default();
     let mut shift = 0;
-    let mut words = block.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        let (word, digit, special) = classify8(u64::from_le_bytes(b));
+    let mut lanes = block.chunks_exact(16);
+    for lane in &mut lanes {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(lane);
+        let (word, digit, special) = classify16(b);
         c.word |= word << shift;
         c.digit |= digit << shift;
         c.special |= special << shift;
-        shift += 8;
+        shift += 16;
     }
-    let rest = words.remainder();
+    let rest = lanes.remainder();
     if !rest.is_empty() {
-        // Zero padding (NUL is in no class), assembled byte by byte: a
+        // Zero padding (NUL is in no class), from two partial eight-byte loads: a
         // variable-length copy into an array is a `memcpy` call per line.
-        let (word, digit, special) = classify8(load_partial(rest));
+        let (lo, hi) = rest.split_at(rest.len().min(8));
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&load_partial(lo).to_le_bytes());
+        b[8..].copy_from_slice(&load_partial(hi).to_le_bytes());
+        let (word, digit, special) = classify16(b);
         c.word |= word << shift;
         c.digit |= digit << shift;
         c.special |= special << shift;
