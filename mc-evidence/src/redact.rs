@@ -36,6 +36,7 @@ use std::net::Ipv6Addr;
 use std::str::FromStr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind, StartKind};
+use regex_automata::dfa::Automaton as _;
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
 use serde::{Deserialize, Serialize};
@@ -210,14 +211,129 @@ struct Scratch {
 pub struct Redactor {
     names: Vec<String>,
     labels: Vec<Vec<u8>>,
-    email: Regex,
-    card: Regex,
-    phone: Regex,
-    ipv4: Regex,
-    bearer: Regex,
+    card: NumberDfa,
+    phone: NumberDfa,
+    ipv4: NumberDfa,
     api_key: Regex,
     keywords: AhoCorasick,
     custom: Option<Regex>,
+}
+
+/// Cards: 13–19 digits with optional single space/dash separators (Luhn is checked
+/// apart).
+const CARD_PATTERN: &str = r"(?-u)(?:\d[ \-]?){12,18}\d\b";
+/// Phone numbers: separated national formats and `+` international numbers.
+const PHONE_PATTERN: &str = r"(?-u)(?:\+\d{1,3}[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}\b|\+\d{1,3}(?:[ .\-]\d{2,4}){2,5}\b|\+\d{8,15}\b";
+/// Dotted-quad IPv4 addresses.
+const IPV4_PATTERN: &str =
+    r"(?-u)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b";
+
+/// Emails as a regular expression: the reference `email_end` is tested against.
+#[cfg(test)]
+const EMAIL_PATTERN: &str = r"(?-u)[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,10}[A-Za-z]{2,24}\b";
+/// Bearer tokens as a regular expression: the reference `bearer_end` is tested
+/// against.
+#[cfg(test)]
+const BEARER_PATTERN: &str = r"(?-u)(?i:bearer)[ \t]{1,8}[A-Za-z0-9\-._~+/]{6,4096}=*";
+
+/// The end of the email match anchored at `s`, searching `seg[s..end]`
+/// (look-ahead for `\b` may read `seg[end]`), where `s..at` are 1 to 64 local-part
+/// bytes and `seg[at]` is `@` (as the scanner finds them). The rule, as a regular
+/// expression: `[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,10}[A-Za-z]{2,24}\b`
+/// (ASCII). The same result as that regex — property-tested — in a few comparisons
+/// per byte: the regex's counted,
+/// nested repetitions cost its lazy DFA about a thousand instructions a call.
+///
+/// Leftmost-first semantics spelled out: labels end at a `.` (label bytes exclude
+/// it), so the domain's labels are forced by the text; the greedy `{1,10}` tries
+/// the most valid labels first and gives one back at a time until the rest starts
+/// with a top-level domain — a run of 2 to 24 letters not followed by a word byte
+/// (a shorter run followed by a letter fails `\b`).
+fn email_end(seg: &[u8], s: usize, at: usize, end: usize) -> Option<usize> {
+    debug_assert!(s < at && at - s <= 64 && seg[at] == b'@');
+    if at >= end {
+        return None;
+    }
+    let mut labels = [0usize; 10];
+    let mut k = 0;
+    let mut p = at + 1;
+    while k < 10 {
+        let mut q = p;
+        while q < end && (seg[q].is_ascii_alphanumeric() || seg[q] == b'-') {
+            q += 1;
+        }
+        let valid = q < end
+            && seg[q] == b'.'
+            && (1..=63).contains(&(q - p))
+            && seg[p].is_ascii_alphanumeric()
+            && seg[q - 1].is_ascii_alphanumeric();
+        if !valid {
+            break;
+        }
+        p = q + 1;
+        labels[k] = p;
+        k += 1;
+    }
+    labels[..k].iter().rev().find_map(|&t| {
+        let run = seg[t..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        let e = t + run;
+        ((2..=24).contains(&run) && e <= end && seg.get(e).is_none_or(|&b| !is_word(b)))
+            .then_some(e)
+    })
+}
+
+/// The end of the bearer-token match anchored at `at` (where `bearer` starts,
+/// in any case), searching `seg[at..end]` — the rule as a regular expression:
+/// `(?i:bearer)[ \t]{1,8}[A-Za-z0-9\-._~+/]{6,4096}=*` — : 1 to 8 spaces or tabs (a longer run
+/// cannot match: the token may not start with one), at least 6 token bytes (at most
+/// 4,096), then any `=` padding. Property-tested against the regex.
+fn bearer_end(seg: &[u8], at: usize, end: usize) -> Option<usize> {
+    let mut p = at + 6;
+    if p > end || !seg[at..p].eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let blanks = seg[p..end]
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    if !(1..=8).contains(&blanks) {
+        return None;
+    }
+    p += blanks;
+    let token = seg[p..end]
+        .iter()
+        .take(4096)
+        .take_while(|&&b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+        .count();
+    if token < 6 {
+        return None;
+    }
+    p += token;
+    // After 4,096 token bytes the next byte may still be `=` padding.
+    p += seg[p..end].iter().take_while(|&&b| b == b'=').count();
+    Some(p)
+}
+
+/// A fully compiled, anchored-only DFA for a number rule: these are tried at every
+/// plausible number token, and a dense DFA needs neither a cache nor the meta
+/// regex's dispatch per call (a few hundred instructions less per try).
+type NumberDfa = regex_automata::dfa::dense::DFA<Vec<u32>>;
+
+fn number_dfa(pattern: &str) -> NumberDfa {
+    use regex_automata::dfa::{StartKind, dense};
+    dense::Builder::new()
+        .configure(dense::Config::new().start_kind(StartKind::Anchored))
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .unicode(false)
+                .utf8(false),
+        )
+        .build(pattern)
+        // Constants covered by every test run, as in `anchored`.
+        .unwrap_or_else(|e| panic!("built-in number pattern: {e}"))
 }
 
 fn anchored(pattern: &str) -> Regex {
@@ -288,17 +404,9 @@ impl Redactor {
                 .map(|n| format!("[{n}]").into_bytes())
                 .collect(),
             names,
-            email: anchored(
-                r"(?-u)[A-Za-z0-9._%+\-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,10}[A-Za-z]{2,24}\b",
-            ),
-            card: anchored(r"(?-u)(?:\d[ \-]?){12,18}\d\b"),
-            phone: anchored(
-                r"(?-u)(?:\+\d{1,3}[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}\b|\+\d{1,3}(?:[ .\-]\d{2,4}){2,5}\b|\+\d{8,15}\b",
-            ),
-            ipv4: anchored(
-                r"(?-u)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
-            ),
-            bearer: anchored(r"(?-u)(?i:bearer)[ \t]{1,8}[A-Za-z0-9\-._~+/]{6,4096}=*"),
+            card: number_dfa(CARD_PATTERN),
+            phone: number_dfa(PHONE_PATTERN),
+            ipv4: number_dfa(IPV4_PATTERN),
             api_key: anchored(
                 r#"(?-u)(?i:api[_\-]?key|token|secret|password|passwd)["']?[ \t]{0,3}[:=][ \t]{0,3}["']?[A-Za-z0-9\-._~+/]{6,4096}=*|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,255}|(?i:akia)[0-9A-Z]{16}\b|gh[opsu]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255}|xox[bpa]-[A-Za-z0-9\-]{10,255}"#,
             ),
@@ -532,6 +640,18 @@ impl Redactor {
         }
     }
 
+    /// The end of the match of a number rule anchored at `at` (within `window`
+    /// bytes): what `anchored_at` with the same pattern as a `Regex` gives.
+    fn number_at_dfa(dfa: &NumberDfa, seg: &[u8], at: usize, window: usize) -> Option<usize> {
+        let end = seg.len().min(at + window);
+        let input = Input::new(seg).range(at..end).anchored(Anchored::Yes);
+        // A dense DFA only fails on a quit byte or a size limit; ours have neither.
+        dfa.try_search_fwd(&input)
+            .ok()
+            .flatten()
+            .map(|m| m.offset())
+    }
+
     fn anchored_at(re: &Regex, seg: &[u8], at: usize, window: usize) -> Option<usize> {
         let end = seg.len().min(at + window);
         // The span keeps the whole segment as haystack so `\b` sees real context.
@@ -641,7 +761,7 @@ impl Redactor {
         if s == at {
             return;
         }
-        if let Some(e) = Self::anchored_at(&self.email, seg, s, 400) {
+        if let Some(e) = email_end(seg, s, at, seg.len().min(s + 400)) {
             out.push(Span {
                 start: s,
                 end: e,
@@ -829,12 +949,11 @@ impl Redactor {
             .range(at..)
             .anchored(aho_corasick::Anchored::Yes);
         let m = self.keywords.find(input)?;
-        let (re, rule) = if m.pattern().as_usize() == 0 {
-            (&self.bearer, BEARER)
+        let (e, rule) = if m.pattern().as_usize() == 0 {
+            (bearer_end(seg, at, seg.len().min(at + 8192))?, BEARER)
         } else {
-            (&self.api_key, API_KEY)
+            (Self::anchored_at(&self.api_key, seg, at, 8192)?, API_KEY)
         };
-        let e = Self::anchored_at(re, seg, at, 8192)?;
         out.push(Span {
             start: at,
             end: e,
@@ -877,19 +996,19 @@ impl Redactor {
                 boundary && (c.is_ascii_digit() || ((c == b'+' || c == b'(') && p + 1 < j));
             if candidate {
                 let hit = try_card
-                    .then(|| Self::anchored_at(&self.card, seg, p, 64))
+                    .then(|| Self::number_at_dfa(&self.card, seg, p, 64))
                     .flatten()
                     .and_then(|g| Self::luhn_end(seg, p, g))
                     .map(|e| (e, CARD))
                     .or_else(|| {
                         try_phone
-                            .then(|| Self::anchored_at(&self.phone, seg, p, 64))
+                            .then(|| Self::number_at_dfa(&self.phone, seg, p, 64))
                             .flatten()
                             .map(|e| (e, PHONE))
                     })
                     .or_else(|| {
                         try_ipv4
-                            .then(|| Self::anchored_at(&self.ipv4, seg, p, 24))
+                            .then(|| Self::number_at_dfa(&self.ipv4, seg, p, 24))
                             .flatten()
                             .map(|e| (e, IPV4))
                     });
@@ -1501,6 +1620,121 @@ mod tests {
             assert_eq!(c.get(rule) > 0, *hit, "{rule} on {text:?} -> {out:?} {c:?}");
             assert_eq!(out.len(), text.len());
             assert!(Redactor::builtin().find(out.as_bytes()).is_empty(), "{out}");
+        }
+    }
+
+    #[test]
+    fn bearer_end_at_the_token_limit() {
+        let re = anchored(BEARER_PATTERN);
+        for len in [4095, 4096, 4097, 5000] {
+            for tail in ["", "=", "==x", "!"] {
+                let seg = format!("Bearer  {}{tail}", "a".repeat(len)).into_bytes();
+                for window in [8192, 4100, 4104, 4105] {
+                    assert_eq!(
+                        bearer_end(&seg, 0, seg.len().min(window)),
+                        Redactor::anchored_at(&re, &seg, 0, window),
+                        "token {len}, tail {tail:?}, window {window}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Text around an `@` that exercises every branch of the email rule: labels of
+    /// every length class, hyphens at the ends, dots, digits and `_` after the
+    /// top-level domain, and long runs.
+    fn email_like() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            "[a-z0-9.%+_-]{1,6}",
+            "[a-zA-Z]{1,30}",
+            "[a-z0-9-]{1,8}",
+            Just(".".to_string()),
+            Just("..".to_string()),
+            Just("-".to_string()),
+            Just("_".to_string()),
+            Just("@".to_string()),
+            Just("x".repeat(62)),
+            Just("y".repeat(64)),
+            Just(" ".to_string()),
+            Just("2".to_string()),
+        ];
+        proptest::collection::vec(piece, 1..14).prop_map(|v| v.concat().into_bytes())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// `email_end` gives what the regex gives, for the starts the scanner uses.
+        #[test]
+        fn email_end_equals_the_regex(local in "[a-z0-9._%+-]{1,70}", rest in email_like(), window in prop_oneof![Just(400usize), 2usize..80]) {
+            static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+            let re = RE.get_or_init(|| anchored(EMAIL_PATTERN));
+            let mut seg = local.into_bytes();
+            let at = seg.len();
+            seg.push(b'@');
+            seg.extend(rest);
+            let s = at.saturating_sub(64);
+            let end = seg.len().min(s + window);
+            prop_assert_eq!(
+                email_end(&seg, s, at, end),
+                Redactor::anchored_at(re, &seg, s, window),
+                "{:?} window {}", String::from_utf8_lossy(&seg), window
+            );
+        }
+
+        /// `bearer_end` gives what the regex gives (token lengths near the 4,096
+        /// limit: `bearer_end_at_the_token_limit`).
+        #[test]
+        fn bearer_end_equals_the_regex(
+            word in prop_oneof![Just("bearer"), Just("Bearer"), Just("BEARER"), Just("bearex"), Just("beare")],
+            blanks in "[ \t]{0,10}",
+            token in "[A-Za-z0-9._~+/=-]{0,12}",
+            tail in "[=a!]{0,4}",
+            window in prop_oneof![Just(8192usize), 1usize..40],
+        ) {
+            static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+            let re = RE.get_or_init(|| anchored(BEARER_PATTERN));
+            let seg = format!("{word}{blanks}{token}{tail}").into_bytes();
+            prop_assert_eq!(
+                bearer_end(&seg, 0, seg.len().min(window)),
+                Redactor::anchored_at(re, &seg, 0, window),
+                "{:?} window {}", String::from_utf8_lossy(&seg), window
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The number rules' dense DFAs end where the same patterns as regexes end,
+        /// at every start and window.
+        #[test]
+        fn number_dfas_equal_the_regexes(
+            text in "[0-9 .()+\\-a:]{0,40}",
+            at in 0usize..40,
+            window in prop_oneof![Just(24usize), Just(64), 1usize..48],
+        ) {
+            let r = shared();
+            let seg = text.as_bytes();
+            let at = at.min(seg.len());
+            for (dfa, pattern) in [
+                (&r.card, CARD_PATTERN),
+                (&r.phone, PHONE_PATTERN),
+                (&r.ipv4, IPV4_PATTERN),
+            ] {
+                static RES: std::sync::OnceLock<Vec<(&str, Regex)>> = std::sync::OnceLock::new();
+                let res = RES.get_or_init(|| {
+                    [CARD_PATTERN, PHONE_PATTERN, IPV4_PATTERN]
+                        .map(|p| (p, anchored(p)))
+                        .to_vec()
+                });
+                let re = &res.iter().find(|(p, _)| *p == pattern).expect("compiled above").1;
+                prop_assert_eq!(
+                    Redactor::number_at_dfa(dfa, seg, at, window),
+                    Redactor::anchored_at(re, seg, at, window),
+                    "{} at {} in {:?}", pattern, at, text
+                );
+            }
         }
     }
 
