@@ -695,10 +695,8 @@ impl Redactor {
                 let p = base + i;
                 match seg[p] {
                     b'@' => self.email_at(seg, p, &mut cur.email, out),
-                    b':' => {
-                        if *v6.get_or_insert_with(|| ipv6_possible(&seg[from..to])) {
-                            Self::ipv6_at(seg, p, &mut cur.ipv6, out);
-                        }
+                    b':' if *v6.get_or_insert_with(|| ipv6_possible(&seg[from..to])) => {
+                        Self::ipv6_at(seg, p, &mut cur.ipv6, out);
                     }
                     b'+' | b'(' => plus_paren |= 1 << i,
                     _ => {}
