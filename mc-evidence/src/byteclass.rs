@@ -13,10 +13,12 @@ pub(crate) struct Classes {
     pub word: u64,
     /// `[0-9]`.
     pub digit: u64,
-    /// `@` (email), `:` (IPv6), `+` or `(` (phone numbers), and `)` `*` (the
-    /// range test that finds `(` and `+` costs less than two exact ones; the
-    /// caller skips them).
-    pub special: u64,
+    /// `@` (emails).
+    pub at: u64,
+    /// `:` (IPv6).
+    pub colon: u64,
+    /// `+` or `(` (phone numbers).
+    pub plus_paren: u64,
 }
 
 const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -44,39 +46,45 @@ fn pack(m: u64) -> u64 {
     ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
-/// The class masks of 16 bytes, bit `i` = byte `i`: `(word, digit, special)`.
-/// `wide` lowers each step to one SSE2 instruction on x86-64 (NEON on aarch64,
-/// plain loops elsewhere) — about a quarter of the instructions of the SWAR steps
-/// it replaced, with no `unsafe` here.
+/// The class masks of 16 bytes, bit `i` = byte `i`, in the order of [`Classes`]'
+/// fields. `wide` lowers each step to one SSE2 instruction on x86-64 (NEON on
+/// aarch64, plain loops elsewhere) — about a quarter of the instructions of the
+/// SWAR steps it replaced, with no `unsafe` here.
 #[inline(always)]
-fn classify16(bytes: [u8; 16]) -> (u64, u64, u64) {
+fn classify16(bytes: [u8; 16]) -> [u64; 5] {
     let v = u8x16::from(bytes);
-    let within =
-        |lo: u8, hi: u8| v.max(u8x16::splat(lo)).cmp_eq(v) & v.min(u8x16::splat(hi)).cmp_eq(v);
-    let digit = within(b'0', b'9');
+    let eq = |b: u8| v.cmp_eq(u8x16::splat(b));
+    let digit = v.max(u8x16::splat(b'0')).cmp_eq(v) & v.min(u8x16::splat(b'9')).cmp_eq(v);
     let lower = v | u8x16::splat(0x20);
     let letter =
         lower.max(u8x16::splat(b'a')).cmp_eq(lower) & lower.min(u8x16::splat(b'z')).cmp_eq(lower);
-    let word = digit | letter | v.cmp_eq(u8x16::splat(b'_'));
-    let special = within(b'(', b'+') | v.cmp_eq(u8x16::splat(b'@')) | v.cmp_eq(u8x16::splat(b':'));
+    let word = digit | letter | eq(b'_');
     let bits = |m: u8x16| u64::from(m.move_mask() as u16);
-    (bits(word), bits(digit), bits(special))
+    [
+        bits(word),
+        bits(digit),
+        bits(eq(b'@')),
+        bits(eq(b':')),
+        bits(eq(b'+') | eq(b'(')),
+    ]
 }
 
 /// The classes of `block` (at most 64 bytes; bits past its end are 0).
 #[inline]
 pub(crate) fn classify(block: &[u8]) -> Classes {
     debug_assert!(block.len() <= 64);
-    let mut c = Classes::default();
+    let mut m = [0u64; 5];
+    let mut add = |lane: [u8; 16], shift: u32| {
+        for (acc, bits) in m.iter_mut().zip(classify16(lane)) {
+            *acc |= bits << shift;
+        }
+    };
     let mut shift = 0;
     let mut lanes = block.chunks_exact(16);
     for lane in &mut lanes {
         let mut b = [0u8; 16];
         b.copy_from_slice(lane);
-        let (word, digit, special) = classify16(b);
-        c.word |= word << shift;
-        c.digit |= digit << shift;
-        c.special |= special << shift;
+        add(b, shift);
         shift += 16;
     }
     let rest = lanes.remainder();
@@ -87,12 +95,16 @@ pub(crate) fn classify(block: &[u8]) -> Classes {
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&load_partial(lo).to_le_bytes());
         b[8..].copy_from_slice(&load_partial(hi).to_le_bytes());
-        let (word, digit, special) = classify16(b);
-        c.word |= word << shift;
-        c.digit |= digit << shift;
-        c.special |= special << shift;
+        add(b, shift);
     }
-    c
+    let [word, digit, at, colon, plus_paren] = m;
+    Classes {
+        word,
+        digit,
+        at,
+        colon,
+        plus_paren,
+    }
 }
 
 /// Up to eight bytes as a little-endian `u64`, zero-padded.
@@ -136,8 +148,11 @@ mod tests {
             if b.is_ascii_digit() {
                 c.digit |= bit;
             }
-            if b"@:+()*".contains(&b) {
-                c.special |= bit;
+            match b {
+                b'@' => c.at |= bit,
+                b':' => c.colon |= bit,
+                b'+' | b'(' => c.plus_paren |= bit,
+                _ => {}
             }
         }
         c

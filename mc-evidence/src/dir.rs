@@ -248,7 +248,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = DirBlobStore::new(dir.path(), UrlSigner::new(vec![5; 32], "file://mc"));
         let key = BlobKey::new("tenants/acme/logs/exec_1/big.log").unwrap();
-        let body: Vec<u8> = (0..READ_CHUNK * 2 + 12_345).map(|i| (i % 251) as u8).collect();
+        let body: Vec<u8> = (0..READ_CHUNK * 2 + 12_345)
+            .map(|i| (i % 251) as u8)
+            .collect();
         store
             .put(&key, Bytes::from(body.clone()), mc_core::PutMode::Create)
             .await

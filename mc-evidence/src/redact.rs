@@ -687,21 +687,21 @@ impl Redactor {
             let last = end - base - 1;
             let starts = c.word & !((c.word << 1) | prev_word);
             prev_word = (c.word >> last) & 1;
-            let mut bits = c.special;
-            let mut plus_paren = 0u64;
+            let mut bits = c.at;
             while bits != 0 {
-                let i = bits.trailing_zeros() as usize;
+                let p = base + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let p = base + i;
-                match seg[p] {
-                    b'@' => self.email_at(seg, p, &mut cur.email, out),
-                    b':' if *v6.get_or_insert_with(|| ipv6_possible(&seg[from..to])) => {
-                        Self::ipv6_at(seg, p, &mut cur.ipv6, out);
-                    }
-                    b'+' | b'(' => plus_paren |= 1 << i,
-                    _ => {}
+                self.email_at(seg, p, &mut cur.email, out);
+            }
+            let mut bits = c.colon;
+            if bits != 0 && *v6.get_or_insert_with(|| ipv6_possible(&seg[from..to])) {
+                while bits != 0 {
+                    let p = base + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    Self::ipv6_at(seg, p, &mut cur.ipv6, out);
                 }
             }
+            let plus_paren = c.plus_paren;
             let next_digit =
                 (c.digit >> 1) | (u64::from(end < n && seg[end].is_ascii_digit()) << last);
             let mut bits = (starts & c.digit) | (plus_paren & next_digit);
