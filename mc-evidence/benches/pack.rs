@@ -451,6 +451,9 @@ fn main() {
                 ExecutionId::new("exec_bench").unwrap(),
             );
             opts.verify_redaction = verify;
+            opts.concurrency = env_or("MC_BENCH_CONC", 4);
+            opts.queue = env_or("MC_BENCH_QUEUE", 4);
+            opts.zstd_workers = env_or("MC_BENCH_ZW", 2) as u32;
             let b = PackBuilder::new(
                 store.clone(),
                 Arc::new(Redactor::builtin()),
