@@ -466,7 +466,8 @@ impl Redactor {
             name: "custom".into(),
             reason: e.to_string(),
         })?;
-        for label in &r.labels {
+        for (i, label) in r.labels.iter().enumerate() {
+            let mut builtin = Vec::new();
             for len in 1..=80 {
                 let mut mask = vec![0u8; len];
                 let _ = write_mask(&mut mask, label);
@@ -474,6 +475,15 @@ impl Redactor {
                     return Err(RedactError::Unusable {
                         name: rules[m.pattern().as_usize()].name.clone(),
                         reason: "matches a redaction mask",
+                    });
+                }
+                // A tenant rule's name is written into its masks: a name such as
+                // `sk_live_abcdefghij` would make an API-key match inside every one.
+                r.builtin_spans(&mask, &mut builtin);
+                if i >= BUILTIN_RULES.len() && !builtin.is_empty() {
+                    return Err(RedactError::BadName {
+                        name: r.names[i].clone(),
+                        reason: "a built-in rule would match its masks",
                     });
                 }
             }
@@ -1833,6 +1843,20 @@ mod tests {
         assert!(matches!(bad("r", "a*"), RedactError::Unusable { .. }));
         assert!(matches!(bad("r", r"\*+"), RedactError::Unusable { .. }));
         assert!(matches!(bad("r", r"\s+x?"), RedactError::Unusable { .. }));
+        // Names a built-in rule would find inside the masks that carry them.
+        for name in [
+            "sk_live_abcdefghij",
+            "akia1234567890123456",
+            "xoxb-0123456789",
+        ] {
+            assert_eq!(
+                bad(name, "ZZZ"),
+                RedactError::BadName {
+                    name: name.into(),
+                    reason: "a built-in rule would match its masks"
+                }
+            );
+        }
     }
 
     fn pii() -> impl Strategy<Value = String> {
