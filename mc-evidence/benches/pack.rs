@@ -333,6 +333,16 @@ fn micro(pool: &[Vec<u8>]) {
 /// `MC_BENCH_REDACT_ONLY=N`: only the streaming redaction of the 64 MiB buffer, N
 /// times (a steady loop to profile with `perf record`).
 fn redact_only(pool: &[Vec<u8>], times: usize) {
+    // `MC_BENCH_LINE_KIND=K` (0-9): only the lines of one kind of the generator.
+    let kind = std::env::var("MC_BENCH_LINE_KIND")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    let pool: Vec<Vec<u8>> = pool
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| kind.is_none_or(|k| i % 10 == k))
+        .map(|(_, l)| l.clone())
+        .collect();
     let mut buf = Vec::with_capacity(64 << 20);
     let mut i = 0;
     while buf.len() < 64 << 20 {

@@ -688,8 +688,15 @@ impl Redactor {
         let n = seg.len();
         let mut cur = Cursors::default();
         let mut prev_word = u64::from(from > 0 && is_word(seg[from - 1]));
-        // Whether an IPv6 token can be here at all, worked out at the first `:`.
-        let mut v6 = None;
+        // Colons seen, whether two were adjacent, and whether the last byte of the
+        // previous block was one. An IPv6 token `ipv6_at` accepts needs `::` or at
+        // least seven colons, so a stretch with fewer colons and no two adjacent
+        // has none (every log timestamp's `12:34:56` was a token scan both ways
+        // before this test; the tokens of candidates here stay inside the stretch,
+        // see `rescan`). IPv6 candidates are visited after the blocks: the IPv6
+        // scanner has its own cursor and reads nothing the others write, so it
+        // finds the same spans.
+        let (mut colons, mut double, mut colon_carry) = (0u32, false, 0u64);
         let mut base = from;
         while base < to {
             let end = to.min(base + 64);
@@ -703,14 +710,9 @@ impl Redactor {
                 bits &= bits - 1;
                 self.email_at(seg, p, &mut cur.email, out);
             }
-            let mut bits = c.colon;
-            if bits != 0 && *v6.get_or_insert_with(|| ipv6_possible(&seg[from..to])) {
-                while bits != 0 {
-                    let p = base + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    Self::ipv6_at(seg, p, &mut cur.ipv6, out);
-                }
-            }
+            colons += c.colon.count_ones();
+            double |= c.colon & ((c.colon << 1) | colon_carry) != 0;
+            colon_carry = (c.colon >> last) & 1;
             let plus_paren = c.plus_paren;
             let next_digit =
                 (c.digit >> 1) | (u64::from(end < n && seg[end].is_ascii_digit()) << last);
@@ -735,6 +737,11 @@ impl Redactor {
                 }
             }
             base = end;
+        }
+        if double || colons >= 7 {
+            for i in memchr::memchr_iter(b':', &seg[from..to]) {
+                Self::ipv6_at(seg, from + i, &mut cur.ipv6, out);
+            }
         }
     }
 
@@ -1098,24 +1105,6 @@ impl Redactor {
             });
         }
     }
-}
-
-/// Whether `bytes` can hold an IPv6 token `ipv6_at` accepts: one needs `::` or at
-/// least seven colons, so a stretch with fewer colons and no two adjacent has none
-/// (every log timestamp's `12:34:56` was a token scan both ways before this test).
-/// Exact for the candidates in `bytes`: their tokens stay inside it (tokens stop at
-/// the bytes that end a scan window, see `rescan`).
-fn ipv6_possible(bytes: &[u8]) -> bool {
-    let mut colons = 0;
-    let mut prev = usize::MAX - 1;
-    for i in memchr::memchr_iter(b':', bytes) {
-        colons += 1;
-        if i == prev + 1 || colons >= 7 {
-            return true;
-        }
-        prev = i;
-    }
-    false
 }
 
 /// Bytes a number token can hold: digits, its separators (` . - ( )`) and `+`.
