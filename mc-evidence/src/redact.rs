@@ -697,6 +697,8 @@ impl Redactor {
         // scanner has its own cursor and reads nothing the others write, so it
         // finds the same spans.
         let (mut colons, mut double, mut colon_carry) = (0u32, false, 0u64);
+        // The colon masks of the first blocks, to visit them afterwards.
+        let mut colon_masks = [0u64; 8];
         let mut base = from;
         while base < to {
             let end = to.min(base + 64);
@@ -709,6 +711,9 @@ impl Redactor {
                 let p = base + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 self.email_at(seg, p, &mut cur.email, out);
+            }
+            if let Some(m) = colon_masks.get_mut((base - from) / 64) {
+                *m = c.colon;
             }
             colons += c.colon.count_ones();
             double |= c.colon & ((c.colon << 1) | colon_carry) != 0;
@@ -739,8 +744,17 @@ impl Redactor {
             base = end;
         }
         if double || colons >= 7 {
-            for i in memchr::memchr_iter(b':', &seg[from..to]) {
-                Self::ipv6_at(seg, from + i, &mut cur.ipv6, out);
+            let kept = (colon_masks.len() * 64).min(to - from);
+            for (k, &mask) in colon_masks.iter().enumerate() {
+                let mut bits = mask;
+                while bits != 0 {
+                    let p = from + 64 * k + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    Self::ipv6_at(seg, p, &mut cur.ipv6, out);
+                }
+            }
+            for i in memchr::memchr_iter(b':', &seg[from + kept..to]) {
+                Self::ipv6_at(seg, from + kept + i, &mut cur.ipv6, out);
             }
         }
     }
