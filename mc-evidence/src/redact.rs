@@ -2,7 +2,7 @@
 //!
 //! Built-in rules, in priority order: `email`, `card` (13–19 digits, optional
 //! space/dash separators, **Luhn-valid**), `phone` (separated national formats and
-//! `+` international numbers), `ipv4`, `ipv6` (validated by the standard parser),
+//! `+` international numbers), `ipv4`, `ipv6` (the grammar of the standard parser),
 //! `bearer_token` (`Bearer <token>`), `api_key` (`api_key=…`, `token: …`,
 //! `secret=…`, `password=…` and well-known key prefixes such as `sk_live_`, `AKIA`,
 //! `ghp_`, `xoxb-`), plus tenant-supplied named regular expressions.
