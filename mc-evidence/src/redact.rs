@@ -1132,7 +1132,8 @@ fn is_ipv6(t: &[u8]) -> bool {
     if head == 8 {
         return p == t.len();
     }
-    if head_v4 || t.get(p..p + 2) != Some(b"::") {
+    // Two byte tests: a two-byte slice comparison is a `memcmp` call.
+    if head_v4 || t.get(p) != Some(&b':') || t.get(p + 1) != Some(&b':') {
         return false;
     }
     p += 2;
@@ -1382,7 +1383,10 @@ fn write_mask(dst: &mut [u8], label: &[u8]) -> bool {
     let head = label.len() - 1;
     let (text, rest) = dst.split_at_mut(head);
     let (stars, close) = rest.split_at_mut(rest.len() - 1);
-    let changed = *text != label[..head] || stars.iter().any(|&b| b != b'*') || close[0] != b']';
+    // Byte loops, not a slice comparison: a few bytes, and `memcmp` is a call.
+    let changed = text.iter().zip(&label[..head]).any(|(a, b)| a != b)
+        || stars.iter().any(|&b| b != b'*')
+        || close[0] != b']';
     text.copy_from_slice(&label[..head]);
     stars.fill(b'*');
     close[0] = b']';
