@@ -149,11 +149,16 @@ impl EvidenceManifest {
     /// record, and the digests that are signed make any link safe to follow.
     pub fn without_urls(&self) -> EvidenceManifest {
         let mut m = self.clone();
-        for a in &mut m.artifacts {
+        m.strip_urls();
+        m
+    }
+
+    /// [`Self::without_urls`] in place, for a manifest the caller owns.
+    pub(crate) fn strip_urls(&mut self) {
+        for a in &mut self.artifacts {
             a.uri = None;
             a.uri_expires_at = None;
         }
-        m
     }
 
     /// The in-toto statement of this manifest (predicate: [`Self::without_urls`]).

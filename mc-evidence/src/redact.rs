@@ -2100,6 +2100,11 @@ mod tests {
         ]
     }
 
+    /// The pieces joined into one segment (newlines dropped).
+    fn one_line(parts: &[Vec<u8>]) -> Vec<u8> {
+        parts.concat().into_iter().filter(|&b| b != b'\n').collect()
+    }
+
     fn sorted(mut v: Vec<Span>) -> Vec<Span> {
         v.sort_unstable();
         v
@@ -2113,7 +2118,7 @@ mod tests {
             parts in proptest::collection::vec(piiish(), 0..40),
         ) {
             let r = shared();
-            let seg: Vec<u8> = parts.concat().into_iter().filter(|&b| b != b'\n').collect();
+            let seg = one_line(&parts);
             let mut fast = Vec::new();
             r.builtin_spans(&seg, &mut fast);
             let mut reference = Vec::new();
@@ -2259,7 +2264,7 @@ mod tests {
             parts in proptest::collection::vec(next_to_masks(), 1..30),
         ) {
             let r = shared();
-            let mut seg: Vec<u8> = parts.concat().into_iter().filter(|&b| b != b'\n').collect();
+            let mut seg = one_line(&parts);
             let mut scratch = Scratch::default();
             let mut tally = vec![0; r.names.len()];
             for _ in 0..MAX_PASSES {
@@ -2290,7 +2295,7 @@ mod tests {
             parts in proptest::collection::vec(next_to_masks(), 1..30),
         ) {
             let r = shared();
-            let seg: Vec<u8> = parts.concat().into_iter().filter(|&b| b != b'\n').collect();
+            let seg = one_line(&parts);
             let (mut fast, mut slow) = (seg.clone(), seg.clone());
             let (mut t1, mut t2) = (vec![0; r.names.len()], vec![0; r.names.len()]);
             let a = r.redact_segment(&mut fast, &mut Scratch::default(), &mut t1);

@@ -61,15 +61,8 @@ impl Statement {
     /// manifest without its pre-signed URLs as the predicate
     /// ([`EvidenceManifest::without_urls`]).
     pub fn for_manifest(manifest: EvidenceManifest) -> Self {
-        let manifest = if manifest
-            .artifacts
-            .iter()
-            .any(|a| a.uri.is_some() || a.uri_expires_at.is_some())
-        {
-            manifest.without_urls()
-        } else {
-            manifest
-        };
+        let mut manifest = manifest;
+        manifest.strip_urls();
         let subject = manifest
             .artifacts
             .iter()
