@@ -414,7 +414,13 @@ fn main() {
 
     let t = Instant::now();
     let pool = line_pool();
-    micro(&pool);
+    // `MC_BENCH_PACK_ONLY=1`: no micro figures and no `tar | zstd`, one pack only
+    // (with small MC_BENCH_FILES / MC_BENCH_BIG_MB, a run to count instructions
+    // under `valgrind --tool=callgrind`, repeatable where wall clocks are not).
+    let pack_only = std::env::var("MC_BENCH_PACK_ONLY").is_ok();
+    if !pack_only {
+        micro(&pool);
+    }
     for d in 0..10 {
         std::fs::create_dir_all(data.join(format!("svc-{d:02}"))).unwrap();
     }
@@ -483,6 +489,17 @@ fn main() {
         });
         (report, elapsed, cpu, peak_rss_mb())
     };
+
+    if pack_only {
+        let (report, elapsed, cpu, rss) = pack(true);
+        println!(
+            "pack only: {:.2}s ({cpu:.2} CPU-s); peak RSS {rss:.0} MiB; {} -> {} bytes",
+            elapsed.as_secs_f64(),
+            report.bytes_in,
+            report.bytes_out
+        );
+        return;
+    }
 
     // Three rounds, each timing `tar | zstd` and then the default pack (inline check
     // on), so both see the same machine; the figure is the ratio of the medians

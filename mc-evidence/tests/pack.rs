@@ -127,6 +127,58 @@ async fn pack_round_trip_redacts_everything_and_verifies() {
     assert_eq!(st.subject.len(), 6);
 }
 
+/// Long names (GNU long-name entries), sizes on and off the 512-byte tar blocks
+/// and an empty artifact all read back exactly as `Redactor::redact` gives them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_names_and_every_padding_round_trip() {
+    let f = fixture(0).await;
+    let long = format!("src/{}/deep.log", "d".repeat(140));
+    let bodies: Vec<(String, Vec<u8>)> = [0usize, 1, 511, 512, 513, 1023, 70_001]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let name = if i == 3 {
+                long.clone()
+            } else {
+                format!("src/b-{i}.log")
+            };
+            let body = LOG.bytes().cycle().take(n).collect();
+            (name, body)
+        })
+        .collect();
+    for (name, body) in &bodies {
+        let key = BlobKey::new(name.clone()).unwrap();
+        f.blobs
+            .put(&key, Bytes::from(body.clone()), PutMode::Create)
+            .await
+            .unwrap();
+    }
+    let artifacts = PackArtifact::list(f.blobs.as_ref(), "src/").await.unwrap();
+    assert_eq!(artifacts.len(), bodies.len());
+    let (report, pack) = builder(&f, f.blobs.clone())
+        .build(artifacts.clone(), Vec::new())
+        .await
+        .unwrap();
+    let want: Vec<(String, Vec<u8>)> = artifacts
+        .iter()
+        .map(|a| {
+            let (_, original) = bodies.iter().find(|(n, _)| n.ends_with(&a.name)).unwrap();
+            let (redacted, _) = Redactor::builtin().redact(original);
+            (format!("artifacts/{}", a.name), redacted)
+        })
+        .collect();
+    let got = unpack_all(&pack);
+    assert_eq!(got.len(), want.len() + 2, "artifacts + manifest + envelope");
+    assert_eq!(&got[..want.len()], &want[..]);
+    assert!(
+        got.iter().any(|(p, _)| p.len() > 100),
+        "a long name survived"
+    );
+    let v = read_pack(&pack[..], &f.key.verifying_key(), None, &mut DiscardSink).unwrap();
+    assert_eq!(v.artifacts, bodies.len());
+    assert_eq!(report.manifest.artifacts.len(), bodies.len());
+}
+
 #[tokio::test]
 async fn publish_puts_the_pack_or_nothing() {
     let f = fixture(2).await;
