@@ -37,7 +37,8 @@ use std::net::Ipv6Addr;
 #[cfg(test)]
 use std::str::FromStr;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind, StartKind};
+use aho_corasick::automaton::Automaton as _;
+use aho_corasick::{MatchKind, StartKind};
 use regex_automata::dfa::Automaton as _;
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
@@ -217,7 +218,9 @@ pub struct Redactor {
     phone: NumberDfa,
     ipv4: NumberDfa,
     api_key: Regex,
-    keywords: AhoCorasick,
+    /// The key words as an anchored Aho-Corasick DFA, called directly (no dynamic
+    /// dispatch or input checks per word start).
+    keywords: aho_corasick::dfa::DFA,
     custom: Option<Regex>,
 }
 
@@ -392,11 +395,11 @@ impl Redactor {
     /// The built-in rules only.
     pub fn builtin() -> Self {
         // Keyword index -> rule: 0 => bearer, 1.. => api_key.
-        let keywords = AhoCorasickBuilder::new()
+        let keywords = aho_corasick::dfa::DFA::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostFirst)
             .start_kind(StartKind::Anchored)
-            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(KEYWORDS)
             .unwrap_or_else(|e| panic!("built-in keyword set: {e}"));
         let names: Vec<String> = BUILTIN_RULES.iter().map(|s| s.to_string()).collect();
@@ -985,7 +988,8 @@ impl Redactor {
         let input = aho_corasick::Input::new(seg)
             .range(at..)
             .anchored(aho_corasick::Anchored::Yes);
-        let m = self.keywords.find(input)?;
+        // An anchored DFA built for anchored searches cannot fail.
+        let m = self.keywords.try_find(&input).ok()??;
         let (e, rule) = if m.pattern().as_usize() == 0 {
             (bearer_end(seg, at, seg.len().min(at + 8192))?, BEARER)
         } else {
