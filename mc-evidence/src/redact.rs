@@ -1300,6 +1300,15 @@ static HARD: [bool; 256] = {
     t
 };
 
+/// [`HARD`] bytes, space and tab: the bytes before a boundary that can make it a
+/// cut in a left walk (see [`rescan_windows`]).
+static SPACE_OR_HARD: [bool; 256] = {
+    let mut t = HARD;
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t
+};
+
 /// Whether the boundary before `seg[c]` is a *cut* for a rescan after masks were
 /// written over `runs` (sorted, disjoint): no match and no scanner token contains
 /// the bytes on both sides of it, before or after the masking, and no scanner
@@ -1349,7 +1358,14 @@ fn rescan_windows(seg: &[u8], runs: &[(usize, usize)], windows: &mut Vec<(usize,
         // Left: bytes from the end of the last window up to `a` lie in no run.
         let floor = windows.last().map_or(0, |w| w.1);
         let mut from = a;
-        while from > floor && !cut_at(seg, from, |p| p >= a) {
+        while from > floor {
+            // The byte after the boundary (`seg[from]`) lies in the run or is no
+            // HARD byte (the step that passed it would have cut there), so a
+            // boundary after a byte that is neither HARD nor a space or tab is no
+            // cut: one look-up per byte of the word being walked.
+            if SPACE_OR_HARD[usize::from(seg[from - 1])] && cut_at(seg, from, |p| p >= a) {
+                break;
+            }
             from -= 1;
         }
         // Right: bytes from `b` up to the next run's start lie in no run; a next
