@@ -501,32 +501,54 @@ fn main() {
         return;
     }
 
-    // Three rounds, each timing `tar | zstd` and then the default pack (inline check
-    // on), so both see the same machine; the figure is the ratio of the medians
-    // (every round is printed). Machines shared with other work swing ±25 %.
+    // `MC_BENCH_ROUNDS` rounds (default 5), each timing `tar | zstd` and the default
+    // pack (inline check on) back to back, so both see the same machine; odd rounds
+    // run `tar | zstd` first, even rounds the pack first (the order's own effects —
+    // page cache, the kernel writing the previous pack back — fall on both sides).
+    // Two figures: the ratio of the medians, and the median of the per-round ratios
+    // (each pairs two runs seconds apart, which cancels most of the drift of a
+    // shared machine: single rounds swing ±15 % here). Every round is printed.
+    let rounds = env_or("MC_BENCH_ROUNDS", 5).max(1);
     let mut tars = Vec::new();
     let mut packs = Vec::new();
-    for round in 1..=3 {
+    let mut ratios = Vec::new();
+    let run_tar = || {
         let (_, children0) = process_cpu();
-        let baseline = tar_zstd(&data);
-        let baseline_cpu = process_cpu().1 - children0;
-        let (report, elapsed, cpu, rss) = pack(true);
+        let t = tar_zstd(&data);
+        (t, process_cpu().1 - children0)
+    };
+    for round in 1..=rounds {
+        let ((baseline, baseline_cpu), (report, elapsed, cpu, rss)) = if round % 2 == 1 {
+            let t = run_tar();
+            (t, pack(true))
+        } else {
+            let p = pack(true);
+            (run_tar(), p)
+        };
+        let ratio = elapsed.as_secs_f64() / baseline.as_secs_f64();
         println!(
-            "round {round}: tar | zstd -1 -T2 {:.2}s ({baseline_cpu:.2} CPU-s); pack {:.2}s ({cpu:.2} CPU-s) -> {:.2}x; peak RSS {rss:.0} MiB; {} -> {} bytes, redactions {}",
+            "round {round} ({}): tar | zstd -1 -T2 {:.2}s ({baseline_cpu:.2} CPU-s); pack {:.2}s ({cpu:.2} CPU-s) -> {ratio:.2}x; peak RSS {rss:.0} MiB; {} -> {} bytes, redactions {}",
+            if round % 2 == 1 {
+                "tar first"
+            } else {
+                "pack first"
+            },
             baseline.as_secs_f64(),
             elapsed.as_secs_f64(),
-            elapsed.as_secs_f64() / baseline.as_secs_f64(),
             report.bytes_in,
             report.bytes_out,
             serde_json::to_string(&report.redactions).unwrap()
         );
         tars.push((baseline, baseline_cpu));
         packs.push((elapsed, cpu, rss));
+        ratios.push(ratio);
     }
     tars.sort_by_key(|t| t.0);
     packs.sort_by_key(|p| p.0);
-    let (baseline, baseline_cpu) = tars[1];
-    let (elapsed, cpu, _) = packs[1];
+    ratios.sort_by(f64::total_cmp);
+    let (baseline, baseline_cpu) = tars[rounds / 2];
+    let (elapsed, cpu, _) = packs[rounds / 2];
+    let paired = ratios[rounds / 2];
     let rss = packs.iter().map(|p| p.2).fold(0.0, f64::max);
     println!(
         "tar | zstd -1 -T2: median {:.2}s, {baseline_cpu:.2} CPU-s (warm-up run {:.2}s)",
@@ -534,7 +556,7 @@ fn main() {
         warm.as_secs_f64()
     );
     println!(
-        "pack (inline redaction check on, the default): median {:.2}s = {:.0} MiB/s, ratio of medians to tar|zstd {:.2}x (goal <= 1.5x); {cpu:.2} CPU-s = {:.2}x tar|zstd's; peak RSS {rss:.0} MiB (goal <= 256)",
+        "pack (inline redaction check on, the default): median {:.2}s = {:.0} MiB/s, ratio of medians to tar|zstd {:.2}x, median of the {rounds} per-round ratios {paired:.2}x (goal <= 1.5x); {cpu:.2} CPU-s = {:.2}x tar|zstd's; peak RSS {rss:.0} MiB (goal <= 256)",
         elapsed.as_secs_f64(),
         total_mb / elapsed.as_secs_f64(),
         elapsed.as_secs_f64() / baseline.as_secs_f64(),
