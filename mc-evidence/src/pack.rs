@@ -674,9 +674,8 @@ fn write_pack<W: Write>(
         opts.zstd_level,
     ))?;
     enc.include_checksum(true)?;
-    if opts.zstd_workers > 0 {
-        enc.multithread(opts.zstd_workers)?;
-    }
+    // Always set: a lent context keeps the worker count of the pack before.
+    enc.multithread(opts.zstd_workers)?;
     let mut tar = tar::Builder::new(enc);
     let mtime = u64::try_from(generated_at.unix_timestamp()).unwrap_or(0);
     let mut manifest =
