@@ -12,12 +12,12 @@
 //! How it streams: up to `concurrency` artifacts are fetched at once; each fetch task
 //! reads its blob chunk by chunk, hashes the original, cuts it into regions of whole
 //! lines that are redacted by tasks of their own (length-preserving, so the tar
-//! header is written before the data; up to three regions of one artifact at once,
+//! header is written before the data; up to seven regions of one artifact at once,
 //! so a single large artifact still uses every core), hashes the redacted bytes in
 //! order and sends them through a small bounded channel. One writer thread drains the
 //! channels in artifact order into tar → zstd (multithreaded, level 1 by default). A
 //! full channel stops its fetch task (back-pressure), so memory stays bounded by about
-//! `concurrency × (queue + 3) × region` (a region is one chunk of the store's stream,
+//! `concurrency × (queue + 7) × region` (a region is one chunk of the store's stream,
 //! or 64 KiB of lines gathered from smaller chunks, or one over-long line of at most
 //! 1 MiB) whatever the artifact sizes.
 //!
@@ -516,7 +516,11 @@ async fn fetch_artifact(
 }
 
 /// Regions of one artifact being redacted at once, beyond the one being delivered.
-const REGIONS_IN_FLIGHT: usize = 2;
+/// The fetch task's own work per chunk (read, both hashes, delivery) is serial;
+/// with six regions queued behind it both cores stay busy meanwhile: a single
+/// 400 MiB artifact packs in 1.8–2.0 s instead of 2.2–2.5 s with two (1.8 cores
+/// instead of 1.6).
+const REGIONS_IN_FLIGHT: usize = 6;
 
 /// Waits for a region task, checks its leak report, adds its counts, hashes its
 /// bytes and sends them to the writer.
