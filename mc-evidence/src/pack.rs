@@ -667,19 +667,14 @@ fn write_pack<W: Write>(
     // A compression context from the process-wide pool, its jobs on the shared
     // zstd thread pool (see `CctxLease`).
     let mut lease = CctxLease::take()?;
-    let mut enc = zstd::stream::write::Encoder::with_context(
+    let enc = lease.encoder(
         Counting {
             inner: out,
             n: counter.clone(),
         },
-        lease.cctx(),
-    );
-    enc.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(
         opts.zstd_level,
-    ))?;
-    enc.include_checksum(true)?;
-    // Always set: a lent context keeps the worker count of the pack before.
-    enc.multithread(opts.zstd_workers)?;
+        opts.zstd_workers,
+    )?;
     let mut tar = tar::Builder::new(enc);
     let mtime = u64::try_from(generated_at.unix_timestamp()).unwrap_or(0);
     let mut manifest =
@@ -804,8 +799,20 @@ impl CctxLease {
         Ok(CctxLease { cctx: Some(cctx) })
     }
 
-    fn cctx(&mut self) -> &mut zstd::zstd_safe::CCtx<'static> {
-        self.cctx.get_or_insert_with(zstd::zstd_safe::CCtx::create)
+    /// A pack's encoder on this context: `level`, a frame checksum and `workers`
+    /// set every time (a lent context keeps what the pack before it set).
+    fn encoder<W: Write>(
+        &mut self,
+        out: W,
+        level: i32,
+        workers: u32,
+    ) -> std::io::Result<zstd::stream::write::Encoder<'_, W>> {
+        let cctx = self.cctx.get_or_insert_with(zstd::zstd_safe::CCtx::create);
+        let mut enc = zstd::stream::write::Encoder::with_context(out, cctx);
+        enc.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))?;
+        enc.include_checksum(true)?;
+        enc.multithread(workers)?;
+        Ok(enc)
     }
 }
 
@@ -871,11 +878,7 @@ mod tests {
     use super::*;
 
     fn frame(lease: &mut CctxLease, data: &[u8], workers: u32) -> Vec<u8> {
-        let mut enc = zstd::stream::write::Encoder::with_context(Vec::new(), lease.cctx());
-        enc.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(1))
-            .unwrap();
-        enc.include_checksum(true).unwrap();
-        enc.multithread(workers).unwrap();
+        let mut enc = lease.encoder(Vec::new(), 1, workers).unwrap();
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
     }
@@ -888,8 +891,7 @@ mod tests {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         {
             let mut lease = CctxLease::take().unwrap();
-            let mut enc = zstd::stream::write::Encoder::with_context(Vec::new(), lease.cctx());
-            enc.multithread(2).unwrap();
+            let mut enc = lease.encoder(Vec::new(), 1, 2).unwrap();
             enc.write_all(b"abandoned input that must not leak into the next frame")
                 .unwrap();
             enc.write_all(&data[..1_500_000]).unwrap();

@@ -60,8 +60,7 @@ impl Statement {
     /// delivered bytes (the redacted digest when the artifact was redacted), and the
     /// manifest without its pre-signed URLs as the predicate
     /// ([`EvidenceManifest::without_urls`]).
-    pub fn for_manifest(manifest: EvidenceManifest) -> Self {
-        let mut manifest = manifest;
+    pub fn for_manifest(mut manifest: EvidenceManifest) -> Self {
         manifest.strip_urls();
         let subject = manifest
             .artifacts
