@@ -726,11 +726,15 @@ impl Redactor {
             let plus_paren = c.plus_paren;
             let next_digit =
                 (c.digit >> 1) | (u64::from(end < n && seg[end].is_ascii_digit()) << last);
+            // Bytes no number token holds (letters, `_`, `@`, `:`), for
+            // `hopeless_number`.
+            let stop = (c.word & !c.digit) | c.at | c.colon;
             let mut bits = (starts & c.digit) | (plus_paren & next_digit);
             while bits != 0 {
-                let p = base + bits.trailing_zeros() as usize;
+                let i = bits.trailing_zeros();
+                let p = base + i as usize;
                 bits &= bits - 1;
-                if p >= cur.number {
+                if p >= cur.number && !hopeless_number(c.digit, stop, i) {
                     cur.number = self.number_start(seg, p, out);
                 }
             }
@@ -1122,6 +1126,34 @@ impl Redactor {
             });
         }
     }
+}
+
+/// Whether the number candidate at bit `i` of a block is a digit whose number
+/// token cannot match any number rule, told from the block's masks alone: `digit`
+/// and `stop` (bytes no number token holds: letters, `_`, `@`, `:`). When a stop
+/// byte lies `r` bytes ahead, the token ends before it: with `r < 7` it is shorter
+/// than any number rule needs (what [`Redactor::number_start`] checks byte by
+/// byte), and otherwise it has at most the block's digits before the stop byte and
+/// the rest as separators, which must reach 10 digits, or 3 dots and 4 digits (see
+/// `number_at`). Every log timestamp's fields (`2025-12-10T18:04:05.123Z`) end
+/// here without a byte read. Skipping such a candidate finds the same spans:
+/// `number_start` would find none in the token, nor in any token that starts
+/// inside it (a suffix has no more digits or dots), and a later candidate is
+/// visited either way. `+` and `(` candidates, and digits with no stop byte ahead
+/// in the block, are left to `number_start`.
+#[inline(always)]
+fn hopeless_number(digit: u64, stop: u64, i: u32) -> bool {
+    let ahead = stop >> i;
+    if ahead == 0 || (digit >> i) & 1 == 0 {
+        return false;
+    }
+    let r = ahead.trailing_zeros();
+    if r < 7 {
+        return true;
+    }
+    // `r < 64`: a stop bit lies ahead.
+    let digits = ((digit >> i) & ((1u64 << r) - 1)).count_ones();
+    digits < 10 && (r - digits < 3 || digits < 4)
 }
 
 /// Whether `t` is an IPv6 address as `std`'s `Ipv6Addr::from_str` reads it: its
@@ -2080,6 +2112,13 @@ mod tests {
                 "fe80::1%",
                 "1:2:3:4:5:6:7:8",
                 "18:00:01",
+                "2025-12-10T18:04:05.123Z",
+                "4111 1111 1111 1111x",
+                "4111-1111-1111-1111_",
+                "1.2.3.4a",
+                "123.45 EUR",
+                "10.0.0.1:8080",
+                "415-555-0123@",
                 "Bearer",
                 "bearer x",
                 "BEARER abcdef123",
@@ -2115,6 +2154,8 @@ mod tests {
             .prop_map(|s| s.as_bytes().to_vec()),
             "[a-zA-Z0-9_]{1,70}".prop_map(String::into_bytes),
             "[0-9 .:()+-]{1,30}".prop_map(String::into_bytes),
+            // Number tokens up to a byte no token holds (`hopeless_number`).
+            "[0-9][0-9 .()-]{5,24}[a-zA-Z@:_][0-9]{0,12}".prop_map(String::into_bytes),
             "[0-9a-fA-F:.]{1,48}".prop_map(String::into_bytes),
             proptest::collection::vec(any::<u8>(), 1..20),
         ]
