@@ -1051,7 +1051,7 @@ impl Redactor {
                     .and_then(|g| Self::luhn_end(seg, p, g))
                     .map(|e| (e, CARD))
                     .or_else(|| {
-                        try_phone
+                        (try_phone && phone_may_start(seg, p))
                             .then(|| Self::number_at_dfa(&self.phone, seg, p, 64))
                             .flatten()
                             .map(|e| (e, PHONE))
@@ -1132,6 +1132,21 @@ impl Redactor {
                 rule: IPV6,
             });
         }
+    }
+}
+
+/// Whether the phone rule can match at `p`: from a digit only its first branch
+/// can, which starts with exactly three digits and a space, dot or dash
+/// (`\d{3}[ .\-]`); `+` and `(` starts are always tried. Saves the DFA run at every
+/// IPv4 address (`10.1.2.3`) and long digit run.
+#[inline]
+fn phone_may_start(seg: &[u8], p: usize) -> bool {
+    match seg.get(p..p + 4) {
+        Some([a, b, c, sep]) if a.is_ascii_digit() => {
+            b.is_ascii_digit() && c.is_ascii_digit() && matches!(sep, b' ' | b'.' | b'-')
+        }
+        Some(_) => true,
+        None => !seg[p].is_ascii_digit(),
     }
 }
 
@@ -2039,6 +2054,27 @@ mod tests {
                     Redactor::anchored_at(re, seg, at, window),
                     "{} at {} in {:?}", pattern, at, text
                 );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn phone_is_only_skipped_where_it_cannot_match(
+            t in prop_oneof![
+                "[0-9]{2,4}[ .-][0-9]{2,4}[ .-][0-9]{3,5}",
+                "[+]?[0-9]{1,3}[ .-]?[(]?[0-9]{3}[)]?[ .-]?[0-9]{3}[ .-][0-9]{4}",
+                "[0-9 .()+-]{0,24}",
+            ],
+            prefix in "[0-9]{0,4}[ .-]?",
+        ) {
+            let r = shared();
+            let seg = format!("{prefix}{t}").into_bytes();
+            for p in 0..seg.len() {
+                if !phone_may_start(&seg, p) {
+                    prop_assert_eq!(Redactor::number_at_dfa(&r.phone, &seg, p, 64), None);
+                }
             }
         }
     }
