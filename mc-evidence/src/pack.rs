@@ -47,7 +47,7 @@ use tracing::Instrument;
 use crate::dsse::{Envelope, EvidenceKey};
 use crate::error::EvidenceError;
 use crate::manifest::{ArtifactEntry, EvidenceManifest, Redacted, media_type_for};
-use crate::redact::{RedactionCounts, Redactor, RegionSplitter, RegionTask};
+use crate::redact::{RedactionCounts, Redactor, Region, RegionSplitter, RegionTask};
 
 /// Pack path of the manifest.
 pub const MANIFEST_PATH: &str = "manifest.json";
@@ -184,7 +184,8 @@ pub struct PackReport {
 }
 
 enum Msg {
-    Chunk(Vec<u8>),
+    /// Redacted bytes: `.0[.1..]`.
+    Chunk(Vec<u8>, usize),
     Done {
         sha256: Digest,
         redacted: Digest,
@@ -464,7 +465,7 @@ async fn fetch_artifact(
         let mut splitter = RegionSplitter::default();
         let mut in_flight: VecDeque<JoinHandle<RegionTask>> = VecDeque::new();
         let mut regions = Vec::new();
-        let spawn = |region: Vec<u8>| {
+        let spawn = |region: Region| {
             let redactor = redactor.clone();
             tokio::spawn(async move { RegionTask::run(&redactor, region, verify) })
         };
@@ -481,7 +482,9 @@ async fn fetch_artifact(
                 break;
             }
             orig.update(&chunk);
-            splitter.push(&chunk, &mut |region| regions.push(region));
+            // A chunk the store does not share becomes a region buffer as it is
+            // (`Bytes` → `Vec` without a copy); others are copied once here.
+            splitter.push_owned(Vec::from(chunk), &mut |region| regions.push(region));
             for region in regions.drain(..) {
                 in_flight.push_back(spawn(region));
                 if in_flight.len() > REGIONS_IN_FLIGHT
@@ -499,7 +502,7 @@ async fn fetch_artifact(
             });
         }
         if let Some(region) = splitter.finish() {
-            in_flight.push_back(spawn(region));
+            in_flight.push_back(spawn(region.into()));
         }
         while let Some(oldest) = in_flight.pop_front() {
             deliver(oldest, &mut red, &mut tally, &tx, &artifact.name).await?;
@@ -545,11 +548,11 @@ async fn deliver(
     for (total, n) in tally.iter_mut().zip(&done.tally) {
         *total += n;
     }
-    if done.bytes.is_empty() {
+    if done.redacted().is_empty() {
         return Ok(());
     }
-    red.update(&done.bytes);
-    tx.send(Msg::Chunk(done.bytes))
+    red.update(done.redacted());
+    tx.send(Msg::Chunk(done.bytes, done.start))
         .await
         .map_err(|_| EvidenceError::Cancelled)
 }
@@ -580,8 +583,9 @@ impl Read for ChannelReader<'_> {
                 return Ok(0);
             }
             match self.rx.blocking_recv() {
-                Some(Msg::Chunk(c)) => {
-                    self.read += c.len() as u64;
+                Some(Msg::Chunk(c, start)) => {
+                    let len = c.len() - start;
+                    self.read += len as u64;
                     if self.read > self.expected {
                         self.failed = Some(EvidenceError::SizeMismatch {
                             artifact: self.name.to_string(),
@@ -590,9 +594,9 @@ impl Read for ChannelReader<'_> {
                         });
                         return Err(std::io::Error::other("size mismatch"));
                     }
-                    (self.progress)(c.len() as u64);
+                    (self.progress)(len as u64);
                     self.chunk = c;
-                    self.pos = 0;
+                    self.pos = start;
                 }
                 Some(Msg::Done {
                     sha256,

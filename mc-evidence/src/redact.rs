@@ -1727,6 +1727,41 @@ impl RegionSplitter {
         }
     }
 
+    /// Adds an owned `chunk` (as a blob store hands it over); calls `emit` with every
+    /// region that is complete. Where the chunk alone fills a region, its bytes from
+    /// its first line break to its last stay in the chunk's own buffer — a region
+    /// that starts at an offset, not a copy: one region is what was held back plus
+    /// the chunk's first line, the next the chunk up to its last line break. Either
+    /// way every region is whole segments, so the redacted bytes are the stream's.
+    pub(crate) fn push_owned(&mut self, chunk: Vec<u8>, emit: &mut impl FnMut(Region)) {
+        if chunk.len() >= self.min_region
+            && let Some(first) = memchr::memchr(b'\n', &chunk)
+            && let Some(last) = memchr::memrchr(b'\n', &chunk)
+            && first < last
+            // The line across the boundary stays within `MAX_LINE` (no cut in it).
+            && self.carry.len() + first < MAX_LINE
+        {
+            let mut head = Vec::with_capacity(self.carry.len() + first + 1);
+            head.extend_from_slice(&self.carry);
+            head.extend_from_slice(&chunk[..=first]);
+            self.carry.clear();
+            self.carry.extend_from_slice(&chunk[last + 1..]);
+            let mut body = chunk;
+            body.truncate(last + 1);
+            emit(Region {
+                bytes: head,
+                start: 0,
+            });
+            emit(Region {
+                bytes: body,
+                start: first + 1,
+            });
+            self.cut_long_carry(&mut |bytes| emit(Region { bytes, start: 0 }));
+            return;
+        }
+        self.push(&chunk, &mut |bytes| emit(Region { bytes, start: 0 }));
+    }
+
     /// Adds `chunk`; calls `emit` with every region that is complete.
     pub(crate) fn push(&mut self, chunk: &[u8], emit: &mut impl FnMut(Vec<u8>)) {
         let nl = memchr::memrchr(b'\n', chunk);
@@ -1741,6 +1776,11 @@ impl RegionSplitter {
             }
             _ => self.carry.extend_from_slice(chunk),
         }
+        self.cut_long_carry(emit);
+    }
+
+    /// Emits what is held back once it exceeds [`MAX_LINE`].
+    fn cut_long_carry(&mut self, emit: &mut impl FnMut(Vec<u8>)) {
         if self.carry.len() > MAX_LINE {
             // Complete lines first (held back while short), then the cuts of an
             // over-long last line exactly where `RedactStream` makes them.
@@ -1762,11 +1802,29 @@ impl RegionSplitter {
     }
 }
 
+/// A region from [`RegionSplitter`]: `bytes[start..]` (a chunk's own buffer keeps
+/// the bytes before `start`, which belong to the region before).
+#[derive(Debug)]
+pub(crate) struct Region {
+    /// The buffer holding the region.
+    pub(crate) bytes: Vec<u8>,
+    /// Where the region starts in `bytes`.
+    pub(crate) start: usize,
+}
+
+impl From<Vec<u8>> for Region {
+    fn from(bytes: Vec<u8>) -> Self {
+        Region { bytes, start: 0 }
+    }
+}
+
 /// What redacting one region produced.
 #[derive(Debug)]
 pub(crate) struct RegionTask {
-    /// The redacted bytes.
+    /// The buffer whose `bytes[start..]` are the redacted region.
     pub(crate) bytes: Vec<u8>,
+    /// Where the region starts in `bytes`.
+    pub(crate) start: usize,
     /// Matches per rule index ([`Redactor::rule_names`]).
     pub(crate) tally: Vec<u64>,
     /// The first match that survived in a masked segment (offsets in the region).
@@ -1774,19 +1832,30 @@ pub(crate) struct RegionTask {
 }
 
 impl RegionTask {
-    /// Redacts `bytes` (a region from [`RegionSplitter`]) with `redactor`.
-    pub(crate) fn run(redactor: &Redactor, mut bytes: Vec<u8>, check: bool) -> Self {
+    /// Redacts `region` (from [`RegionSplitter`]) with `redactor`.
+    pub(crate) fn run(redactor: &Redactor, region: Region, check: bool) -> Self {
+        let Region { mut bytes, start } = region;
         let mut tally = vec![0; redactor.names.len()];
         let mut leak = None;
         redactor.redact_region(
-            &mut bytes,
+            &mut bytes[start..],
             &mut Scratch::default(),
             &mut tally,
             check,
             0,
             &mut leak,
         );
-        RegionTask { bytes, tally, leak }
+        RegionTask {
+            bytes,
+            start,
+            tally,
+            leak,
+        }
+    }
+
+    /// The redacted region.
+    pub(crate) fn redacted(&self) -> &[u8] {
+        &self.bytes[self.start..]
     }
 }
 
@@ -2570,21 +2639,32 @@ mod tests {
     }
 
     /// Regions from the splitter, redacted apart: the stream's bytes and counts.
+    /// Chunks pushed borrowed (`push`) or owned (`push_owned`, chunk `k` when bit
+    /// `k % 64` of `owned` is set).
     fn by_regions(
         r: &Redactor,
         text: &[u8],
         cuts: &[usize],
         min_region: usize,
+        owned: u64,
     ) -> (Vec<u8>, RedactionCounts, usize) {
         let mut splitter = RegionSplitter::with_min_region(min_region);
-        let mut regions = Vec::new();
+        let mut regions: Vec<Region> = Vec::new();
         let mut prev = 0;
-        for &c in cuts.iter().chain(std::iter::once(&text.len())) {
-            splitter.push(&text[prev..c], &mut |reg| regions.push(reg));
+        for (k, &c) in cuts.iter().chain(std::iter::once(&text.len())).enumerate() {
+            if owned >> (k % 64) & 1 == 1 {
+                splitter.push_owned(text[prev..c].to_vec(), &mut |reg| regions.push(reg));
+            } else {
+                splitter.push(&text[prev..c], &mut |reg| regions.push(reg.into()));
+            }
             prev = c;
         }
-        regions.extend(splitter.finish());
-        let largest = regions.iter().map(Vec::len).max().unwrap_or(0);
+        regions.extend(splitter.finish().map(Region::from));
+        let largest = regions
+            .iter()
+            .map(|reg| reg.bytes.len() - reg.start)
+            .max()
+            .unwrap_or(0);
         let mut out = Vec::new();
         let mut tally = vec![0; r.rule_names().len()];
         for reg in regions {
@@ -2593,7 +2673,7 @@ mod tests {
             for (t, n) in tally.iter_mut().zip(&done.tally) {
                 *t += n;
             }
-            out.extend_from_slice(&done.bytes);
+            out.extend_from_slice(done.redacted());
         }
         (out, RedactionCounts::from_tally(r, &tally), largest)
     }
@@ -2606,13 +2686,14 @@ mod tests {
             parts in proptest::collection::vec(pii(), 1..400),
             cuts in proptest::collection::vec(0usize..20_000, 0..40),
             min_region in 1usize..300,
+            owned in any::<u64>(),
         ) {
             let text = parts.join(" ");
             let r = shared();
             let (whole, counts) = r.redact(text.as_bytes());
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
             cuts.sort_unstable();
-            let (out, by_region, _) = by_regions(&r, text.as_bytes(), &cuts, min_region);
+            let (out, by_region, _) = by_regions(&r, text.as_bytes(), &cuts, min_region, owned);
             prop_assert_eq!(out, whole);
             prop_assert_eq!(by_region, counts);
         }
@@ -2637,11 +2718,12 @@ mod tests {
         }
         let (whole, counts) = r.redact(&text);
         let cuts: Vec<usize> = (1..text.len() / 100_000).map(|k| k * 100_000).collect();
-        let (out, by_region, largest) = by_regions(&r, &text, &cuts, RegionSplitter::MIN_REGION);
+        let (out, by_region, largest) =
+            by_regions(&r, &text, &cuts, RegionSplitter::MIN_REGION, 0b1010);
         assert!(out == whole, "regions differ from the whole");
         assert_eq!(by_region, counts);
         assert!(largest <= MAX_LINE + 100_000, "region of {largest} bytes");
-        let (out, _, _) = by_regions(&r, &text, &[], RegionSplitter::MIN_REGION);
+        let (out, _, _) = by_regions(&r, &text, &[], RegionSplitter::MIN_REGION, 1);
         assert!(out == whole);
 
         // Short lines held back, then an over-long line: the cut counts from the
@@ -2656,7 +2738,7 @@ mod tests {
         let (whole, counts) = r.redact(&text);
         assert_eq!(counts.get("email"), 1);
         let cuts: Vec<usize> = (1..text.len() / 4096).map(|k| k * 4096).collect();
-        let (out, by_region, _) = by_regions(&r, &text, &cuts, RegionSplitter::MIN_REGION);
+        let (out, by_region, _) = by_regions(&r, &text, &cuts, RegionSplitter::MIN_REGION, 0b1010);
         assert!(out == whole, "held-back lines changed the long-line cut");
         assert_eq!(by_region, counts);
     }
