@@ -2148,17 +2148,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keyword_thirds_admit_exactly_the_key_words_first_and_third_bytes() {
+    /// Asserts that `admits(a, b)` holds exactly when some key word has `a` at byte
+    /// `i` and `b` at byte `j` (ASCII case-insensitively), for all byte pairs.
+    fn assert_admits_key_word_bytes(i: usize, j: usize, admits: impl Fn(u8, u8) -> bool) {
         let pairs: std::collections::BTreeSet<(u8, u8)> = KEYWORDS
             .iter()
-            .map(|k| (k.as_bytes()[0], k.as_bytes()[2]))
+            .map(|k| (k.as_bytes()[i], k.as_bytes()[j]))
             .collect();
         for a in 0..=255u8 {
-            for c in 0..=255u8 {
-                let want = pairs.contains(&(a.to_ascii_lowercase(), c.to_ascii_lowercase()));
-                assert_eq!(keyword_third(a, Some(c)), want, "{a} {c}");
+            for b in 0..=255u8 {
+                let want = pairs.contains(&(a.to_ascii_lowercase(), b.to_ascii_lowercase()));
+                assert_eq!(admits(a, b), want, "{a} {b}");
             }
+        }
+    }
+
+    #[test]
+    fn keyword_thirds_admit_exactly_the_key_words_first_and_third_bytes() {
+        assert_admits_key_word_bytes(0, 2, |a, c| keyword_third(a, Some(c)));
+        for a in 0..=255u8 {
             assert!(!keyword_third(a, None), "{a}");
         }
         for k in KEYWORDS {
@@ -2171,16 +2179,7 @@ mod tests {
 
     #[test]
     fn keyword_prefix_admits_exactly_the_key_word_starts() {
-        let starts: std::collections::BTreeSet<(u8, u8)> = KEYWORDS
-            .iter()
-            .map(|k| (k.as_bytes()[0], k.as_bytes()[1]))
-            .collect();
-        for a in 0..=255u8 {
-            for b in 0..=255u8 {
-                let want = starts.contains(&(a.to_ascii_lowercase(), b.to_ascii_lowercase()));
-                assert_eq!(keyword_prefix(a, b), want, "{a} {b}");
-            }
-        }
+        assert_admits_key_word_bytes(0, 1, keyword_prefix);
     }
 
     #[test]
