@@ -454,7 +454,7 @@ async fn fetch_artifact(
     let result: Result<Msg, EvidenceError> = async {
         let mut stream = source.get_stream(&artifact.key).await.map_err(fetch_err)?;
         let mut orig = sha2::Sha256::new();
-        let mut red = sha2::Sha256::new();
+        let mut red = RedactedHash::default();
         let mut n = 0u64;
         let mut tally = vec![0u64; redactor.rule_names().len()];
         // The artifact is cut into regions of whole lines, each redacted by a task
@@ -463,11 +463,16 @@ async fn fetch_artifact(
         // after masking (the inline MC-DATA-1152 proof; unmasked lines are
         // unchanged and had no match).
         let mut splitter = RegionSplitter::default();
-        let mut in_flight: VecDeque<JoinHandle<RegionTask>> = VecDeque::new();
+        // Each region task with the hash of the original up to the region's start.
+        let mut in_flight: VecDeque<(JoinHandle<RegionTask>, sha2::Sha256)> = VecDeque::new();
         let mut regions = Vec::new();
-        let spawn = |region: Region| {
+        // Regions are hashed here, in order, as they are cut.
+        let mut spawn = |region: Region| {
+            let before = orig.clone();
+            orig.update(&region.bytes[region.start..]);
             let redactor = redactor.clone();
-            tokio::spawn(async move { RegionTask::run(&redactor, region, verify) })
+            let task = tokio::spawn(async move { RegionTask::run(&redactor, region, verify) });
+            (task, before)
         };
         while let Some(chunk) = stream.next().await {
             if cancel.is_cancelled() {
@@ -481,7 +486,6 @@ async fn fetch_artifact(
             if n > artifact.size {
                 break;
             }
-            orig.update(&chunk);
             // A chunk the store does not share becomes a region buffer as it is
             // (`Bytes` → `Vec` without a copy); others are copied once here.
             splitter.push_owned(Vec::from(chunk), &mut |region| regions.push(region));
@@ -507,9 +511,10 @@ async fn fetch_artifact(
         while let Some(oldest) = in_flight.pop_front() {
             deliver(oldest, &mut red, &mut tally, &tx, &artifact.name).await?;
         }
+        let sha256 = digest_of(orig);
         Ok(Msg::Done {
-            sha256: digest_of(orig),
-            redacted: digest_of(red),
+            redacted: red.finish(&sha256),
+            sha256,
             counts: RedactionCounts::from_tally(&redactor, &tally),
         })
     }
@@ -525,11 +530,39 @@ async fn fetch_artifact(
 /// instead of 1.6).
 const REGIONS_IN_FLIGHT: usize = 6;
 
+/// The SHA-256 of an artifact's redacted bytes, hashed only from the first region
+/// redaction changed: until then the redacted bytes are the original bytes, and the
+/// hash of the original (kept at each region's start) stands for both. An artifact
+/// with no match costs one SHA-256 pass instead of two.
+#[derive(Default)]
+struct RedactedHash(Option<sha2::Sha256>);
+
+impl RedactedHash {
+    /// Adds a region: its redacted bytes, whether redaction changed any, and the hash
+    /// of the original bytes before it.
+    fn add(&mut self, before: sha2::Sha256, redacted: &[u8], changed: bool) {
+        match &mut self.0 {
+            Some(h) => h.update(redacted),
+            None if changed => {
+                let mut h = before;
+                h.update(redacted);
+                self.0 = Some(h);
+            }
+            None => {}
+        }
+    }
+
+    /// The digest, given the digest of the original.
+    fn finish(self, original: &Digest) -> Digest {
+        self.0.map_or_else(|| original.clone(), digest_of)
+    }
+}
+
 /// Waits for a region task, checks its leak report, adds its counts, hashes its
 /// bytes and sends them to the writer.
 async fn deliver(
-    task: JoinHandle<RegionTask>,
-    red: &mut sha2::Sha256,
+    (task, before): (JoinHandle<RegionTask>, sha2::Sha256),
+    red: &mut RedactedHash,
     tally: &mut [u64],
     tx: &mpsc::Sender<Msg>,
     artifact: &str,
@@ -551,7 +584,7 @@ async fn deliver(
     if done.redacted().is_empty() {
         return Ok(());
     }
-    red.update(done.redacted());
+    red.add(before, done.redacted(), done.changed());
     tx.send(Msg::Chunk(done.bytes, done.start))
         .await
         .map_err(|_| EvidenceError::Cancelled)

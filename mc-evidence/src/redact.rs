@@ -1857,6 +1857,12 @@ impl RegionTask {
     pub(crate) fn redacted(&self) -> &[u8] {
         &self.bytes[self.start..]
     }
+
+    /// Whether redaction changed a byte of the region (a mask is counted exactly
+    /// when it changes a byte, see `mask_spans`).
+    pub(crate) fn changed(&self) -> bool {
+        self.tally.iter().any(|&n| n > 0)
+    }
 }
 
 impl RedactionCounts {

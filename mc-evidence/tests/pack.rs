@@ -179,6 +179,56 @@ async fn long_names_and_every_padding_round_trip() {
     assert_eq!(report.manifest.artifacts.len(), bodies.len());
 }
 
+/// Digests in the manifest when redaction changes nothing, only a late region, or
+/// the first one: the redacted digest is hashed only from the first changed region
+/// on (the original's hash stands in before it) and must still be the SHA-256 of
+/// exactly the bytes in the pack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redacted_digests_hold_with_and_without_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = "2025-12-10T18:00:01Z INFO worker-3 step 7 finished state=ok\n";
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("clean.log", clean.repeat(20_000).into_bytes()),
+        (
+            "late.log",
+            format!("{}{LOG}", clean.repeat(20_000)).into_bytes(),
+        ),
+        (
+            "early.log",
+            format!("{LOG}{}", clean.repeat(20_000)).into_bytes(),
+        ),
+    ];
+    for (name, body) in &bodies {
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let store = Arc::new(mc_evidence::dir::DirBlobStore::new(
+        dir.path(),
+        mc_core::signed_url::UrlSigner::new(vec![3; 32], "file://test"),
+    ));
+    let f = fixture(0).await;
+    let artifacts = PackArtifact::list(store.as_ref(), "").await.unwrap();
+    let (report, pack) = builder(&f, store.clone())
+        .build(artifacts, Vec::new())
+        .await
+        .unwrap();
+    for (name, body) in &bodies {
+        let entry = report
+            .manifest
+            .artifacts
+            .iter()
+            .find(|a| a.name.ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not in {:?}", report.manifest.artifacts));
+        let (redacted, counts) = Redactor::builtin().redact(body);
+        let red = entry.redacted.as_ref().unwrap();
+        assert_eq!(entry.sha256, Digest::of(body), "{name}");
+        assert_eq!(red.sha256, Digest::of(&redacted), "{name}");
+        assert_eq!(red.redactions, counts, "{name}");
+        assert_eq!(red.sha256 == entry.sha256, counts.total() == 0, "{name}");
+    }
+    let v = read_pack(&pack[..], &f.key.verifying_key(), None, &mut DiscardSink).unwrap();
+    assert_eq!(v.artifacts, bodies.len());
+}
+
 #[tokio::test]
 async fn publish_puts_the_pack_or_nothing() {
     let f = fixture(2).await;
