@@ -10,11 +10,14 @@
 //! ```
 //!
 //! How it streams: up to `concurrency` artifacts are fetched at once; each fetch task
-//! reads its blob chunk by chunk, hashes the original, cuts it into regions of whole
-//! lines that are redacted by tasks of their own (length-preserving, so the tar
-//! header is written before the data; up to seven regions of one artifact at once,
-//! so a single large artifact still uses every core), hashes the redacted bytes in
-//! order and sends them through a small bounded channel. One writer thread drains the
+//! reads its blob chunk by chunk and cuts it into regions of whole lines (a chunk the
+//! store does not share is cut in place, not copied), hashing the original region by
+//! region; the regions are redacted by tasks of their own (length-preserving, so the
+//! tar header is written before the data; up to seven regions of one artifact at
+//! once, so a single large artifact still uses every core). The fetch task hashes the
+//! redacted bytes in order — from the first region redaction changed; before it the
+//! redacted bytes are the original and share its hash (ADR 0210) — and sends them
+//! through a small bounded channel. One writer thread drains the
 //! channels in artifact order into tar → zstd (multithreaded, level 1 by default). A
 //! full channel stops its fetch task (back-pressure), so memory stays bounded by about
 //! `concurrency × (queue + 7) × region` (a region is one chunk of the store's stream,
@@ -524,7 +527,7 @@ async fn fetch_artifact(
 }
 
 /// Regions of one artifact being redacted at once, beyond the one being delivered.
-/// The fetch task's own work per chunk (read, both hashes, delivery) is serial;
+/// The fetch task's own work per chunk (read, cut, both hashes, delivery) is serial;
 /// with six regions queued behind it both cores stay busy meanwhile: a single
 /// 400 MiB artifact packs in 1.8–2.0 s instead of 2.2–2.5 s with two (1.8 cores
 /// instead of 1.6).
