@@ -1748,18 +1748,15 @@ impl RegionSplitter {
             self.carry.extend_from_slice(&chunk[last + 1..]);
             let mut body = chunk;
             body.truncate(last + 1);
-            emit(Region {
-                bytes: head,
-                start: 0,
-            });
+            emit(head.into());
             emit(Region {
                 bytes: body,
                 start: first + 1,
             });
-            self.cut_long_carry(&mut |bytes| emit(Region { bytes, start: 0 }));
+            self.cut_long_carry(&mut |bytes| emit(bytes.into()));
             return;
         }
-        self.push(&chunk, &mut |bytes| emit(Region { bytes, start: 0 }));
+        self.push(&chunk, &mut |bytes| emit(bytes.into()));
     }
 
     /// Adds `chunk`; calls `emit` with every region that is complete.
