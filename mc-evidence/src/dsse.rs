@@ -167,6 +167,101 @@ pub struct EnvelopeSignature {
     pub sig: String,
 }
 
+/// A payload written into its DSSE pre-authentication encoding, ready to be signed:
+/// the PAE header and the payload share one buffer, so a multi-megabyte statement is
+/// neither copied nor allocated twice. It owns its bytes and is `Send`, so a large
+/// payload can be signed on another thread while the caller goes on
+/// ([`crate::manifest::EvidenceManifest::sign_and_link`] does).
+///
+/// ```
+/// use mc_evidence::dsse::{Envelope, EvidenceKey, UnsignedPayload};
+///
+/// let key = EvidenceKey::from_seed([7; 32]);
+/// let unsigned = UnsignedPayload::new("http://example.com/HelloWorld", b"hello world");
+/// assert_eq!(unsigned.pae(), b"DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+/// let env = std::thread::spawn(move || unsigned.sign(&key)).join().unwrap();
+/// assert_eq!(env, Envelope::sign("http://example.com/HelloWorld", b"hello world", &EvidenceKey::from_seed([7; 32])));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsignedPayload {
+    payload_type: String,
+    /// Room for the longest header, then the payload; the header is written
+    /// right-aligned into the room, ending where the payload starts.
+    buf: Vec<u8>,
+    /// Where the PAE starts in `buf`.
+    start: usize,
+    /// Where the payload starts in `buf`.
+    room: usize,
+}
+
+impl UnsignedPayload {
+    /// `payload` of type `payload_type`, ready to sign.
+    pub fn new(payload_type: &str, payload: &[u8]) -> Self {
+        Self::written(payload_type, payload.len(), |b| {
+            b.extend_from_slice(payload)
+        })
+    }
+
+    /// The payload that `write` appends to an empty buffer (reserved for `capacity`
+    /// bytes), with the PAE header written in front of it in the same buffer.
+    pub fn written(payload_type: &str, capacity: usize, write: impl FnOnce(&mut Vec<u8>)) -> Self {
+        // Room for the longest header: "DSSEv1 <len> <type> <len up to 20 digits> ".
+        let room = 7 + 20 + 1 + payload_type.len() + 1 + 20 + 1;
+        let mut buf = Vec::with_capacity(room + capacity);
+        buf.resize(room, 0);
+        write(&mut buf);
+        let body_len = buf.len() - room;
+        let header = pae_header(payload_type, body_len);
+        let start = room - header.len();
+        buf[start..room].copy_from_slice(header.as_bytes());
+        UnsignedPayload {
+            payload_type: payload_type.to_string(),
+            buf,
+            start,
+            room,
+        }
+    }
+
+    /// The payload's media type.
+    pub fn payload_type(&self) -> &str {
+        &self.payload_type
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.buf[self.room..]
+    }
+
+    /// The exact bytes that are signed: [`pae`] of the type and the payload.
+    pub fn pae(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// The envelope of the payload signed with `key`: the same as [`Envelope::sign`]
+    /// over [`Self::payload`].
+    pub fn sign(&self, key: &EvidenceKey) -> Envelope {
+        let mut envelope = self.unsigned_envelope();
+        envelope.add_signature(&self.signature(key), key);
+        envelope
+    }
+
+    /// `key`'s ed25519 signature over the PAE: the part of [`Self::sign`] that hashes
+    /// the payload (twice, SHA-512).
+    pub(crate) fn signature(&self, key: &EvidenceKey) -> Signature {
+        key.sign(self.pae())
+    }
+
+    /// The envelope of the payload without signatures yet: the part of
+    /// [`Self::sign`] that base64-encodes the payload.
+    pub(crate) fn unsigned_envelope(&self) -> Envelope {
+        Envelope {
+            payload_type: self.payload_type.clone(),
+            payload: B64.encode(self.payload()),
+            signatures: Vec::new(),
+        }
+    }
+}
+
 /// A DSSE envelope in its standard JSON form
 /// (`{"payloadType", "payload", "signatures": [{"keyid", "sig"}]}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,41 +278,15 @@ pub struct Envelope {
 impl Envelope {
     /// Signs `payload` of type `payload_type` with `key`.
     pub fn sign(payload_type: &str, payload: &[u8], key: &EvidenceKey) -> Self {
-        Self::signed(payload_type, &pae(payload_type, payload), payload, key)
+        UnsignedPayload::new(payload_type, payload).sign(key)
     }
 
-    /// Signs the payload that `write` appends to an empty buffer (of `capacity`
-    /// bytes), with the PAE built around it in the same buffer: a multi-megabyte
-    /// statement is neither copied nor allocated twice. The same envelope as
-    /// [`Envelope::sign`] over the written bytes (tested).
-    pub(crate) fn sign_written(
-        payload_type: &str,
-        capacity: usize,
-        write: impl FnOnce(&mut Vec<u8>),
-        key: &EvidenceKey,
-    ) -> Self {
-        // Room for the longest header: "DSSEv1 <len> <type> <len up to 20 digits> ".
-        let room = 7 + 20 + 1 + payload_type.len() + 1 + 20 + 1;
-        let mut buf = Vec::with_capacity(room + capacity);
-        buf.resize(room, 0);
-        write(&mut buf);
-        let body_len = buf.len() - room;
-        let header = pae_header(payload_type, body_len);
-        let start = room - header.len();
-        buf[start..room].copy_from_slice(header.as_bytes());
-        Self::signed(payload_type, &buf[start..], &buf[room..], key)
-    }
-
-    fn signed(payload_type: &str, pae: &[u8], payload: &[u8], key: &EvidenceKey) -> Self {
-        let sig = key.sign(pae);
-        Envelope {
-            payload_type: payload_type.to_string(),
-            payload: B64.encode(payload),
-            signatures: vec![EnvelopeSignature {
-                keyid: key.key_id(),
-                sig: B64.encode(sig.to_bytes()),
-            }],
-        }
+    /// Appends `key`'s signature `sig` (over this envelope's PAE).
+    pub(crate) fn add_signature(&mut self, sig: &Signature, key: &EvidenceKey) {
+        self.signatures.push(EnvelopeSignature {
+            keyid: key.key_id(),
+            sig: B64.encode(sig.to_bytes()),
+        });
     }
 
     /// Parses the JSON form.
@@ -294,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn signing_written_bytes_equals_signing_a_slice() {
+    fn unsigned_payloads_sign_to_the_standard_envelope() {
         let key = EvidenceKey::from_seed([9; 32]);
         for body in [&b""[..], b"x", b"hello world", &[7u8; 100_000][..]] {
             for ty in [
@@ -302,13 +371,27 @@ mod tests {
                 "application/vnd.in-toto+json",
                 "",
             ] {
-                let written = Envelope::sign_written(ty, 0, |b| b.extend_from_slice(body), &key);
-                assert_eq!(
-                    written,
-                    Envelope::sign(ty, body, &key),
-                    "{ty} {}",
-                    body.len()
-                );
+                let unsigned = UnsignedPayload::written(ty, 0, |b| b.extend_from_slice(body));
+                assert_eq!(unsigned.pae(), pae(ty, body), "{ty} {}", body.len());
+                assert_eq!(unsigned.payload(), body);
+                assert_eq!(unsigned.payload_type(), ty);
+                assert_eq!(unsigned, UnsignedPayload::new(ty, body));
+                // The envelope of the standard form: the payload in base64 and the
+                // ed25519 signature over PAE(type, body), made here independently.
+                let want = Envelope {
+                    payload_type: ty.to_string(),
+                    payload: B64.encode(body),
+                    signatures: vec![EnvelopeSignature {
+                        keyid: key.key_id(),
+                        sig: B64.encode(key.sign(&pae(ty, body)).to_bytes()),
+                    }],
+                };
+                assert_eq!(unsigned.sign(&key), want, "{ty} {}", body.len());
+                assert_eq!(Envelope::sign(ty, body, &key), want);
+                // Signed in two parts (as `sign_and_link` does), the same envelope.
+                let mut parts = unsigned.unsigned_envelope();
+                parts.add_signature(&unsigned.signature(&key), &key);
+                assert_eq!(parts, want);
             }
         }
     }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use mc_core::{
     BlobError, BlobKey, BlobStore, Clock, Digest, ExecutionId, ExecutionStore, Flag, FlagStore,
-    TenantId,
+    SignedUrl, TenantId,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
@@ -170,6 +170,89 @@ impl EvidenceManifest {
     /// leaves the pre-signed URLs out, see [`Self::without_urls`]).
     pub fn sign(&self, key: &EvidenceKey) -> Envelope {
         Statement::sign_manifest(self, key)
+    }
+
+    /// Signs the manifest like [`Self::sign`] on a second thread while this thread
+    /// sets every artifact's pre-signed link from `link` (called with each
+    /// artifact's index) and then runs `then` on the linked manifest — to render it,
+    /// say — and returns the envelope and what `then` returned.
+    ///
+    /// The signed statement leaves the links out (ADR 0207), so setting them cannot
+    /// change what is signed, and `then` only reads. For a large manifest the
+    /// signature (two SHA-512 passes of ed25519 over the statement) and the links
+    /// plus rendering each take about half of the work, so this takes about half as
+    /// long as doing one after the other (ADR 0211). When no thread can be started,
+    /// the statement is signed on this thread afterwards.
+    ///
+    /// # Errors
+    /// The first error `link` returns; the manifest is then left as it was (links
+    /// are set only once all of them were made) and `then` is not run.
+    ///
+    /// ```
+    /// use mc_core::{signed_url::UrlSigner, BlobKey, Digest, ExecutionId, TenantId};
+    /// use mc_evidence::dsse::EvidenceKey;
+    /// use mc_evidence::manifest::{ArtifactEntry, EvidenceManifest};
+    /// use mc_evidence::statement::verify_envelope;
+    /// use time::macros::datetime;
+    ///
+    /// let tenant = TenantId::new("acme").unwrap();
+    /// let exec = ExecutionId::new("exec_1").unwrap();
+    /// let now = datetime!(2025-12-10 18:00 UTC);
+    /// let key = BlobKey::for_execution(&tenant, "logs", &exec, "run.log").unwrap();
+    /// let mut m = EvidenceManifest::new(tenant, exec, now);
+    /// m.artifacts.push(ArtifactEntry {
+    ///     name: key.to_string(),
+    ///     kind: Some("logs".into()),
+    ///     media_type: "text/plain".into(),
+    ///     size: 6,
+    ///     sha256: Digest::of(b"hello\n"),
+    ///     uri: None,
+    ///     uri_expires_at: None,
+    ///     redacted: None,
+    /// });
+    /// let signer = UrlSigner::new(vec![1; 32], "https://mc.example.com/blobs");
+    /// let signing_key = EvidenceKey::from_seed([3; 32]);
+    /// let ttl = std::time::Duration::from_secs(600);
+    /// let (envelope, json) = m
+    ///     .sign_and_link(&signing_key, |_, _| signer.signed_get(&key, ttl, now), |m| m.to_json_pretty())
+    ///     .unwrap();
+    /// assert!(json.contains("expires="));
+    /// assert_eq!(envelope, m.sign(&signing_key));
+    /// assert_eq!(verify_envelope(&envelope, &signing_key.verifying_key()).unwrap().subject.len(), 1);
+    /// ```
+    pub fn sign_and_link<R, E>(
+        &mut self,
+        key: &EvidenceKey,
+        mut link: impl FnMut(usize, &ArtifactEntry) -> Result<SignedUrl, E>,
+        then: impl FnOnce(&EvidenceManifest) -> R,
+    ) -> Result<(Envelope, R), E> {
+        let unsigned = Statement::unsigned_for(self);
+        std::thread::scope(|s| {
+            let signer = std::thread::Builder::new()
+                .name("mc-evidence-sign".into())
+                .spawn_scoped(s, || unsigned.signature(key));
+            let links = self
+                .artifacts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| link(i, a))
+                .collect::<Result<Vec<_>, E>>()?;
+            for (a, l) in self.artifacts.iter_mut().zip(links) {
+                a.uri = Some(l.url);
+                a.uri_expires_at = Some(l.expires_at);
+            }
+            let out = then(self);
+            // The signing thread only hashes; the payload's base64 is made here.
+            let mut envelope = unsigned.unsigned_envelope();
+            let signature = match signer {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => unsigned.signature(key),
+            };
+            envelope.add_signature(&signature, key);
+            Ok((envelope, out))
+        })
     }
 
     /// Pretty JSON.
@@ -384,25 +467,15 @@ impl EvidenceService {
             metas.extend(self.blobs.list(&prefix).await?);
         }
         let blobs = self.blobs.as_ref();
-        let ttl = self.url_ttl;
-        let artifacts: Vec<ArtifactEntry> = futures::stream::iter(metas)
+        let mut digests: Vec<(BlobKey, Digest, u64)> = futures::stream::iter(metas)
             .map(|meta| async move {
                 let (sha256, size) = digest_blob(blobs, &meta.key).await?;
-                let url = blobs.signed_get_url(&meta.key, ttl, now).await?;
-                Ok::<_, EvidenceError>(ArtifactEntry {
-                    name: meta.key.to_string(),
-                    kind: meta.key.kind().map(str::to_string),
-                    media_type: media_type_for(meta.key.name()).to_string(),
-                    size,
-                    sha256,
-                    uri: Some(url.url),
-                    uri_expires_at: Some(url.expires_at),
-                    redacted: None,
-                })
+                Ok::<_, EvidenceError>((meta.key, sha256, size))
             })
             .buffered(self.concurrency)
             .try_collect()
             .await?;
+        digests.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         let mut manifest = EvidenceManifest::new(tenant.clone(), execution.clone(), now);
         manifest.execution = Some(ExecutionSummary {
             state: exec.state.as_str().to_string(),
@@ -410,9 +483,48 @@ impl EvidenceService {
             manifest_digest: exec.manifest_digest,
             inputs_digest: exec.inputs_digest,
         });
-        manifest.artifacts = artifacts;
-        manifest.artifacts.sort_by(|a, b| a.name.cmp(&b.name));
-        let envelope = self.key.as_ref().map(|k| manifest.sign(k));
+        manifest.artifacts = digests
+            .iter()
+            .map(|(key, sha256, size)| ArtifactEntry {
+                name: key.to_string(),
+                kind: key.kind().map(str::to_string),
+                media_type: media_type_for(key.name()).to_string(),
+                size: *size,
+                sha256: sha256.clone(),
+                uri: None,
+                uri_expires_at: None,
+                redacted: None,
+            })
+            .collect();
+        // The statement leaves the links out (ADR 0207): it is signed on a blocking
+        // thread while the links are made here (ADR 0211).
+        let signing = self.key.as_ref().map(|key| {
+            let unsigned = Arc::new(Statement::unsigned_for(&manifest));
+            let task = tokio::task::spawn_blocking({
+                let (unsigned, key) = (unsigned.clone(), key.clone());
+                move || unsigned.sign(&key)
+            });
+            (task, unsigned, key)
+        });
+        let ttl = self.url_ttl;
+        let links: Vec<SignedUrl> = futures::stream::iter(&digests)
+            .map(|(key, _, _)| blobs.signed_get_url(key, ttl, now))
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        for (a, l) in manifest.artifacts.iter_mut().zip(links) {
+            a.uri = Some(l.url);
+            a.uri_expires_at = Some(l.expires_at);
+        }
+        let envelope = match signing {
+            None => None,
+            Some((task, unsigned, key)) => Some(match task.await {
+                Ok(envelope) => envelope,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // The runtime is shutting down: sign here instead.
+                Err(_) => unsigned.sign(key),
+            }),
+        };
         Ok(SignedManifest { manifest, envelope })
     }
 }
@@ -507,8 +619,11 @@ mod tests {
         f.clock.advance(time::Duration::minutes(10));
         assert!(f.blobs.get_signed(url).is_err());
 
+        assert!(m.artifacts.windows(2).all(|w| w[0].name < w[1].name));
         let key = EvidenceKey::from_seed([9; 32]).verifying_key();
         let env = sm.envelope.unwrap();
+        // Signed on a blocking thread while the links were made: the same envelope.
+        assert_eq!(env, m.sign(&EvidenceKey::from_seed([9; 32])));
         let st = verify_envelope(&env, &key).unwrap();
         assert_eq!(st.predicate, m.without_urls());
         // The signed record carries no short-lived credential.
@@ -541,6 +656,62 @@ mod tests {
             verify_envelope(&odd, &key),
             Err(EvidenceError::UnknownPayloadType { .. })
         ));
+    }
+
+    #[test]
+    fn sign_and_link_sets_every_link_or_none() {
+        let now = datetime!(2025-12-10 18:00 UTC);
+        let tenant = TenantId::new("acme").unwrap();
+        let exec = ExecutionId::new("exec_1").unwrap();
+        let mut m = EvidenceManifest::new(tenant.clone(), exec.clone(), now);
+        m.artifacts = (0..50)
+            .map(|i| ArtifactEntry {
+                name: format!("tenants/acme/logs/exec_1/part-{i:02}.log"),
+                kind: Some("logs".into()),
+                media_type: "text/plain".into(),
+                size: i,
+                sha256: Digest::of(format!("{i}").as_bytes()),
+                uri: None,
+                uri_expires_at: None,
+                redacted: None,
+            })
+            .collect();
+        let key = EvidenceKey::from_seed([4; 32]);
+        let before = m.clone();
+        let link = |i: usize, a: &ArtifactEntry| SignedUrl {
+            url: format!("https://x/{}?n={i}", a.name),
+            expires_at: now + time::Duration::minutes(10),
+        };
+
+        // A failing link: nothing is set and `then` does not run.
+        let failed = m.sign_and_link(
+            &key,
+            |i, a| {
+                if i == 37 {
+                    Err("no link")
+                } else {
+                    Ok(link(i, a))
+                }
+            },
+            |_| panic!("then must not run"),
+        );
+        assert_eq!(failed.unwrap_err(), "no link");
+        assert_eq!(m, before);
+
+        // Every link set, `then` sees them, and the envelope is what `sign` gives —
+        // before and after the links (they are not signed).
+        let (env, seen) = m
+            .sign_and_link(&key, |i, a| Ok::<_, ()>(link(i, a)), |m| m.clone())
+            .unwrap();
+        assert_eq!(seen, m);
+        for (i, a) in m.artifacts.iter().enumerate() {
+            assert_eq!(a.uri.as_deref(), Some(link(i, a).url.as_str()));
+            assert_eq!(a.uri_expires_at, Some(now + time::Duration::minutes(10)));
+        }
+        assert_eq!(env, m.sign(&key));
+        assert_eq!(env, before.sign(&key));
+        let st = verify_envelope(&env, &key.verifying_key()).unwrap();
+        assert_eq!(st.predicate, before);
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use mc_core::BlobKey;
 use mc_core::BlobStore;
 use serde::{Deserialize, Serialize};
 
-use crate::dsse::{Envelope, EvidenceKey};
+use crate::dsse::{Envelope, EvidenceKey, UnsignedPayload};
 use crate::error::EvidenceError;
 use crate::manifest::{EvidenceManifest, ExecutionSummary, Redacted};
 use mc_core::{Digest, ExecutionId, TenantId};
@@ -192,11 +192,17 @@ impl Statement {
 
     /// Signs the statement for `manifest` without building a [`Statement`].
     pub fn sign_manifest(manifest: &EvidenceManifest, key: &EvidenceKey) -> Envelope {
-        Envelope::sign_written(
+        Self::unsigned_for(manifest).sign(key)
+    }
+
+    /// The statement for `manifest` written into its DSSE pre-authentication
+    /// encoding, ready to sign (on any thread): the bytes [`Self::payload_for`]
+    /// gives, in the one buffer they are signed from.
+    pub fn unsigned_for(manifest: &EvidenceManifest) -> UnsignedPayload {
+        UnsignedPayload::written(
             IN_TOTO_PAYLOAD_TYPE,
             Self::payload_capacity(manifest),
             |out| Self::write_payload(manifest, out),
-            key,
         )
     }
 
