@@ -107,6 +107,50 @@ pub(crate) fn classify(block: &[u8]) -> Classes {
     }
 }
 
+/// How many bearer-token bytes (`[A-Za-z0-9\-._~+/]`) `bytes` starts with, sixteen
+/// bytes per step: a bearer token runs to dozens or hundreds of bytes, and a test per
+/// byte cost about ten instructions.
+#[inline]
+pub(crate) fn token_run(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    loop {
+        let rest = &bytes[n..];
+        let lane = match rest.first_chunk::<16>() {
+            Some(sixteen) => *sixteen,
+            None => {
+                // Zero padding (NUL is no token byte) from two partial loads.
+                let (lo, hi) = rest.split_at(rest.len().min(8));
+                let mut b = [0u8; 16];
+                b[..8].copy_from_slice(&load_partial(lo).to_le_bytes());
+                b[8..].copy_from_slice(&load_partial(hi).to_le_bytes());
+                b
+            }
+        };
+        let run = token16(lane).trailing_ones() as usize;
+        n += run;
+        if run < 16 {
+            return n;
+        }
+    }
+}
+
+/// Bit `i` set iff byte `i` is a bearer-token byte: `- . /` and the digits are the
+/// one range `0x2D..=0x39`, then letters, `+`, `_` and `~`.
+#[inline(always)]
+fn token16(bytes: [u8; 16]) -> u32 {
+    let v = u8x16::from(bytes);
+    let range = |lo: u8, hi: u8, x: u8x16| {
+        x.max(u8x16::splat(lo)).cmp_eq(x) & x.min(u8x16::splat(hi)).cmp_eq(x)
+    };
+    let lower = v | u8x16::splat(0x20);
+    let m = range(b'-', b'9', v)
+        | range(b'a', b'z', lower)
+        | v.cmp_eq(u8x16::splat(b'+'))
+        | v.cmp_eq(u8x16::splat(b'_'))
+        | v.cmp_eq(u8x16::splat(b'~'));
+    u32::from(m.move_mask() as u16)
+}
+
 /// Up to eight bytes as a little-endian `u64`, zero-padded.
 #[inline(always)]
 fn load_partial(bytes: &[u8]) -> u64 {
@@ -186,8 +230,38 @@ mod tests {
         assert_eq!(digit_run(b"9/"), 1);
     }
 
+    #[test]
+    fn token_runs() {
+        assert_eq!(token_run(b""), 0);
+        assert_eq!(token_run(b"abc"), 3);
+        assert_eq!(token_run(b"eyJhbGciOiJIUzI1NiJ9.ab-c_d~e+f/g=="), 33);
+        assert_eq!(token_run(&[b'a'; 16]), 16);
+        assert_eq!(token_run(&[b'Z'; 40]), 40);
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            for pos in [0, 7, 8, 15, 16, 17, 31, 40] {
+                let mut t = vec![b'x'; 41];
+                t[pos] = b;
+                let got = token_run(&t);
+                assert_eq!(got, if want { 41 } else { pos }, "byte {b} at {pos}");
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn token_run_counts_leading_token_bytes(bytes in proptest::collection::vec(
+            prop_oneof![6 => proptest::sample::select(b"aZ09-._~+/".to_vec()), 1 => any::<u8>()],
+            0..80,
+        )) {
+            let want = bytes
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
+                .count();
+            prop_assert_eq!(token_run(&bytes), want);
+        }
+
         #[test]
         fn digit_run_counts_leading_digits(bytes in proptest::collection::vec(
             prop_oneof![3 => proptest::char::range('0', '9').prop_map(|c| c as u8), 1 => any::<u8>()],
