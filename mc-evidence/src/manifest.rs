@@ -507,8 +507,10 @@ impl EvidenceService {
             (task, unsigned, key)
         });
         let ttl = self.url_ttl;
-        let links: Vec<SignedUrl> = futures::stream::iter(&digests)
-            .map(|(key, _, _)| blobs.signed_get_url(key, ttl, now))
+        // Owned keys: a future borrowing the closure's argument would not be `Send`
+        // for every lifetime, which axum's handlers need.
+        let links: Vec<SignedUrl> = futures::stream::iter(digests.into_iter().map(|d| d.0))
+            .map(|key| async move { blobs.signed_get_url(&key, ttl, now).await })
             .buffered(self.concurrency)
             .try_collect()
             .await?;
