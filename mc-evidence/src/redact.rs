@@ -1359,11 +1359,24 @@ fn keyword_third(first: u8, third: Option<u8>) -> bool {
     KEYWORD_THIRDS[usize::from(THIRD_CLASS[usize::from(first)])] & (1 << third) != 0
 }
 
-/// Whether a keyword can start with the bytes `a b` (ASCII case-insensitive).
+/// The bit of each letter (either case) in [`KEYWORD_PAIRS`]' masks; 0 for every
+/// other byte.
+static LETTER_BIT: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut c = b'a';
+    while c <= b'z' {
+        t[c as usize] = 1 << (c - b'a');
+        t[c.to_ascii_uppercase() as usize] = 1 << (c - b'a');
+        c += 1;
+    }
+    t
+};
+
+/// Whether a keyword can start with the bytes `a b` (ASCII case-insensitive): two
+/// look-ups, no case folding (this runs at every word start on a letter).
 #[inline]
 fn keyword_prefix(a: u8, b: u8) -> bool {
-    let second = b.to_ascii_lowercase().wrapping_sub(b'a');
-    second < 26 && KEYWORD_PAIRS[usize::from(a)] & (1 << second) != 0
+    KEYWORD_PAIRS[usize::from(a)] & LETTER_BIT[usize::from(b)] != 0
 }
 
 /// Bytes that no built-in match and no scanner token contains: everything but
