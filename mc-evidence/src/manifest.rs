@@ -437,7 +437,10 @@ impl EvidenceService {
 
     /// The manifest of `execution` for `tenant` (signed when a key is configured).
     ///
-    /// Digests are computed by streaming each blob (up to 8 at a time).
+    /// Digests are computed by streaming each blob (up to 8 at a time). The
+    /// statement is then signed on a blocking thread of the current tokio runtime
+    /// while the store signs the links (ADR 0211); under another executor it is
+    /// signed after them.
     ///
     /// # Errors
     /// [`EvidenceError::FlagDisabled`] when `evidence_v2_enabled` is off for the tenant
@@ -497,12 +500,13 @@ impl EvidenceService {
             })
             .collect();
         // The statement leaves the links out (ADR 0207): it is signed on a blocking
-        // thread while the links are made here (ADR 0211).
+        // thread of the current tokio runtime while the links are made here (ADR
+        // 0211); outside a tokio runtime, here after them.
         let signing = self.key.as_ref().map(|key| {
             let unsigned = Arc::new(Statement::unsigned_for(&manifest));
-            let task = tokio::task::spawn_blocking({
+            let task = tokio::runtime::Handle::try_current().ok().map(|rt| {
                 let (unsigned, key) = (unsigned.clone(), key.clone());
-                move || unsigned.sign(&key)
+                rt.spawn_blocking(move || unsigned.sign(&key))
             });
             (task, unsigned, key)
         });
@@ -520,12 +524,13 @@ impl EvidenceService {
         }
         let envelope = match signing {
             None => None,
-            Some((task, unsigned, key)) => Some(match task.await {
+            Some((Some(task), unsigned, key)) => Some(match task.await {
                 Ok(envelope) => envelope,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 // The runtime is shutting down: sign here instead.
                 Err(_) => unsigned.sign(key),
             }),
+            Some((None, unsigned, key)) => Some(unsigned.sign(key)),
         };
         Ok(SignedManifest { manifest, envelope })
     }
@@ -658,6 +663,20 @@ mod tests {
             verify_envelope(&odd, &key),
             Err(EvidenceError::UnknownPayloadType { .. })
         ));
+    }
+
+    #[test]
+    fn the_service_signs_outside_a_tokio_runtime_too() {
+        // Built on a tokio runtime, then driven by the futures executor: no tokio
+        // runtime to sign on beside the links, so the statement is signed after them.
+        let f = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(fixture());
+        let sm = futures::executor::block_on(f.svc.manifest(&f.tenant, &f.id)).unwrap();
+        let key = EvidenceKey::from_seed([9; 32]);
+        assert_eq!(sm.envelope.unwrap(), sm.manifest.sign(&key));
+        assert!(sm.manifest.artifacts.iter().all(|a| a.uri.is_some()));
     }
 
     #[test]
