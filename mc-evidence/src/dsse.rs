@@ -202,9 +202,15 @@ impl UnsignedPayload {
         })
     }
 
-    /// The payload that `write` appends to an empty buffer (reserved for `capacity`
+    /// The payload that `write` appends to the buffer (reserved for `capacity` more
     /// bytes), with the PAE header written in front of it in the same buffer.
-    pub fn written(payload_type: &str, capacity: usize, write: impl FnOnce(&mut Vec<u8>)) -> Self {
+    /// `write` must only append (the buffer holds the header's room already); the
+    /// crate's statement writer is the one caller.
+    pub(crate) fn written(
+        payload_type: &str,
+        capacity: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Self {
         // Room for the longest header: "DSSEv1 <len> <type> <len up to 20 digits> ".
         let room = 7 + 20 + 1 + payload_type.len() + 1 + 20 + 1;
         let mut buf = Vec::with_capacity(room + capacity);
