@@ -89,13 +89,8 @@ pub(crate) fn classify(block: &[u8]) -> Classes {
     }
     let rest = lanes.remainder();
     if !rest.is_empty() {
-        // Zero padding (NUL is in no class), from two partial eight-byte loads: a
-        // variable-length copy into an array is a `memcpy` call per line.
-        let (lo, hi) = rest.split_at(rest.len().min(8));
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&load_partial(lo).to_le_bytes());
-        b[8..].copy_from_slice(&load_partial(hi).to_le_bytes());
-        add(b, shift);
+        // Zero padding: NUL is in no class.
+        add(padded16(rest), shift);
     }
     let [word, digit, at, colon, plus_paren] = m;
     Classes {
@@ -114,19 +109,8 @@ pub(crate) fn classify(block: &[u8]) -> Classes {
 pub(crate) fn token_run(bytes: &[u8]) -> usize {
     let mut n = 0;
     loop {
-        let rest = &bytes[n..];
-        let lane = match rest.first_chunk::<16>() {
-            Some(sixteen) => *sixteen,
-            None => {
-                // Zero padding (NUL is no token byte) from two partial loads.
-                let (lo, hi) = rest.split_at(rest.len().min(8));
-                let mut b = [0u8; 16];
-                b[..8].copy_from_slice(&load_partial(lo).to_le_bytes());
-                b[8..].copy_from_slice(&load_partial(hi).to_le_bytes());
-                b
-            }
-        };
-        let run = token16(lane).trailing_ones() as usize;
+        // Zero padding: NUL is no token byte.
+        let run = token16(padded16(&bytes[n..])).trailing_ones() as usize;
         n += run;
         if run < 16 {
             return n;
@@ -149,6 +133,23 @@ fn token16(bytes: [u8; 16]) -> u32 {
         | v.cmp_eq(u8x16::splat(b'_'))
         | v.cmp_eq(u8x16::splat(b'~'));
     u32::from(m.move_mask() as u16)
+}
+
+/// The first sixteen bytes of `bytes`, zero-padded when there are fewer — from two
+/// partial eight-byte loads: a variable-length copy into an array is a `memcpy`
+/// call.
+#[inline(always)]
+fn padded16(bytes: &[u8]) -> [u8; 16] {
+    match bytes.first_chunk::<16>() {
+        Some(sixteen) => *sixteen,
+        None => {
+            let (lo, hi) = bytes.split_at(bytes.len().min(8));
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&load_partial(lo).to_le_bytes());
+            b[8..].copy_from_slice(&load_partial(hi).to_le_bytes());
+            b
+        }
+    }
 }
 
 /// Up to eight bytes as a little-endian `u64`, zero-padded.
