@@ -46,6 +46,12 @@ fn pack(m: u64) -> u64 {
     ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
+/// All ones in the lanes of `v` with `lo <= byte <= hi`, zero elsewhere.
+#[inline(always)]
+fn between(v: u8x16, lo: u8, hi: u8) -> u8x16 {
+    v.max(u8x16::splat(lo)).cmp_eq(v) & v.min(u8x16::splat(hi)).cmp_eq(v)
+}
+
 /// The class masks of 16 bytes, bit `i` = byte `i`, in the order of [`Classes`]'
 /// fields. `wide` lowers each step to one SSE2 instruction on x86-64 (NEON on
 /// aarch64, plain loops elsewhere) — about a quarter of the instructions of the
@@ -54,10 +60,8 @@ fn pack(m: u64) -> u64 {
 fn classify16(bytes: [u8; 16]) -> [u64; 5] {
     let v = u8x16::from(bytes);
     let eq = |b: u8| v.cmp_eq(u8x16::splat(b));
-    let digit = v.max(u8x16::splat(b'0')).cmp_eq(v) & v.min(u8x16::splat(b'9')).cmp_eq(v);
-    let lower = v | u8x16::splat(0x20);
-    let letter =
-        lower.max(u8x16::splat(b'a')).cmp_eq(lower) & lower.min(u8x16::splat(b'z')).cmp_eq(lower);
+    let digit = between(v, b'0', b'9');
+    let letter = between(v | u8x16::splat(0x20), b'a', b'z');
     let word = digit | letter | eq(b'_');
     let bits = |m: u8x16| u64::from(m.move_mask() as u16);
     [
@@ -123,12 +127,8 @@ pub(crate) fn token_run(bytes: &[u8]) -> usize {
 #[inline(always)]
 fn token16(bytes: [u8; 16]) -> u32 {
     let v = u8x16::from(bytes);
-    let range = |lo: u8, hi: u8, x: u8x16| {
-        x.max(u8x16::splat(lo)).cmp_eq(x) & x.min(u8x16::splat(hi)).cmp_eq(x)
-    };
-    let lower = v | u8x16::splat(0x20);
-    let m = range(b'-', b'9', v)
-        | range(b'a', b'z', lower)
+    let m = between(v, b'-', b'9')
+        | between(v | u8x16::splat(0x20), b'a', b'z')
         | v.cmp_eq(u8x16::splat(b'+'))
         | v.cmp_eq(u8x16::splat(b'_'))
         | v.cmp_eq(u8x16::splat(b'~'));

@@ -1166,11 +1166,13 @@ fn stop_within_7(stop: u64) -> u64 {
 /// Whether the number candidate at bit `i` of a block is a digit whose number
 /// token cannot match any number rule, told from the block's masks alone: `digit`
 /// and `stop` (bytes no number token holds: letters, `_`, `@`, `:`). When a stop
-/// byte lies `r` bytes ahead, the token ends before it: with `r < 7` it is shorter
-/// than any number rule needs (what [`Redactor::number_start`] checks byte by
-/// byte), and otherwise it has at most the block's digits before the stop byte and
-/// the rest as separators, which must reach 10 digits, or 3 dots and 4 digits (see
-/// `number_at`). Every log timestamp's fields (`2025-12-10T18:04:05.123Z`) end
+/// byte lies `r` bytes ahead, the token ends before it and has at most the block's
+/// digits before the stop byte and the rest as separators, which must reach 10
+/// digits, or 3 dots and 4 digits (see `number_at`). With `r < 7` the token is
+/// shorter than any number rule needs (what [`Redactor::number_start`] checks byte
+/// by byte) and the count says so too (fewer than 4 digits, or at most 2
+/// separators); the block scanner drops those candidates for a whole block first
+/// ([`stop_within_7`]). Every log timestamp's fields (`2025-12-10T18:04:05.123Z`) end
 /// here without a byte read. Skipping such a candidate finds the same spans:
 /// `number_start` would find none in the token, nor in any token that starts
 /// inside it (a suffix has no more digits or dots), and a later candidate is
@@ -1183,9 +1185,6 @@ fn hopeless_number(digit: u64, stop: u64, i: u32) -> bool {
         return false;
     }
     let r = ahead.trailing_zeros();
-    if r < 7 {
-        return true;
-    }
     // `r < 64`: a stop bit lies ahead.
     let digits = ((digit >> i) & ((1u64 << r) - 1)).count_ones();
     digits < 10 && (r - digits < 3 || digits < 4)
