@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod egress_cmd;
 mod evidence_cmd;
 mod policy_cmd;
 mod serve_cmd;
@@ -29,6 +30,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Evidence & disclosure: keygen, pack, unpack, verify, manifest.
     Evidence(evidence_cmd::EvidenceArgs),
+    /// Runner egress: check destinations against a manifest, run the egress proxy.
+    Egress(egress_cmd::EgressArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +41,6 @@ fn main() -> ExitCode {
         Command::Policy(args) => policy_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Evidence(args) => evidence_cmd::run(args),
+        Command::Egress(args) => egress_cmd::run(args),
     }
 }
