@@ -44,6 +44,7 @@ mod addr;
 mod decision;
 mod dest;
 mod host;
+mod note;
 mod policy;
 
 pub use addr::AddressPolicy;
@@ -53,6 +54,9 @@ pub use decision::{
 pub use dest::{Destination, DestinationError};
 pub use host::{Host, HostError, canonical_ip, normalize_name};
 pub use ipnet::IpNet;
+pub use note::{
+    DisclosureNote, MAX_LISTED, NOTE_NAME, NoteEntry, NoteError, write_disclosure_note,
+};
 pub use policy::{AllowRule, HostPattern, TaskEgress, TaskId, WorkflowEgress};
 
 /// Errors reading an egress policy.

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use mc_core::{
-    AuditLog, ExecutionId, Flag, FlagStore, MemoryFlagStore, MemoryStore, SystemClock, TenantId,
+    AuditLog, Clock, ExecutionId, Flag, FlagStore, MemoryFlagStore, MemoryStore, SystemClock,
+    TenantId,
 };
 use mc_egress::{
-    AddressPolicy, Destination, IpNet, Mode, TaskRef, Verdict, WorkflowEgress, decide,
+    AddressPolicy, Destination, DisclosureNote, IpNet, Mode, TaskRef, Verdict, WorkflowEgress,
+    decide,
 };
 use mc_egress_proxy::{EgressProxy, ProxyConfig, SystemResolver, TaskRegistry};
 
@@ -210,6 +212,12 @@ fn proxy(
             .await
             .map_err(|e| anyhow!("{e}"))?;
         println!("{} blocked call(s) recorded", blocked.len());
+        // The disclosure note an evidence pack of this execution would carry.
+        if let Some(note) =
+            DisclosureNote::from_events(&tenant, &execution, &blocked, SystemClock.now())
+        {
+            println!("{}", note.to_json_pretty());
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
