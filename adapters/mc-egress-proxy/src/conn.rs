@@ -265,7 +265,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: Sock
     if !head.rest.is_empty() && upstream.write_all(&head.rest).await.is_err() {
         return;
     }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    let buf = shared.config.relay_buffer.max(1024);
+    let _ = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, buf, buf).await;
 }
 
 /// The request head sent upstream for a plain-HTTP request: origin-form target,
