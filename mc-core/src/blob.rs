@@ -53,6 +53,15 @@ pub enum BlobError {
         /// Maximum in seconds.
         max_secs: u64,
     },
+    /// The object is under a retention floor (a receipt younger than its retention
+    /// period): it cannot be deleted or overwritten before `until`.
+    #[error("blob {key} is retained until {until}; it cannot be deleted or overwritten before")]
+    Retained {
+        /// The key.
+        key: String,
+        /// When the floor ends (RFC 3339).
+        until: String,
+    },
     /// The store cannot be reached.
     #[error("blob store unavailable: {0}")]
     Unavailable(String),
