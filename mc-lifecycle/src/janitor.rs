@@ -230,6 +230,16 @@ fn check_run_id(run_id: &str) -> Result<(), LifecycleError> {
     }
 }
 
+/// Whether `now` (a HEAD) is still the object a plan listed. Stores report
+/// last-modified times at different precisions on different calls (S3: milliseconds
+/// in a LIST, whole seconds in a HEAD's `Last-Modified`), so times are compared to the
+/// second, together with the size. A rewrite of an expired object within the second
+/// the janitor lists it, to the same size, is not told apart.
+fn same_object(now: &BlobMeta, planned: &DeletionEntry) -> bool {
+    let secs = |t: OffsetDateTime| t.unix_timestamp();
+    now.size == planned.size && secs(now.last_modified) == secs(planned.last_modified)
+}
+
 impl Janitor {
     /// A janitor deleting from `blobs`, recording in `audit`, signing with `key`.
     pub fn new(
@@ -412,7 +422,7 @@ impl Janitor {
                 Err(err) => Outcome::Failed {
                     error: err.to_string(),
                 },
-                Ok(now) if now.last_modified != e.last_modified => Outcome::SkippedModified {
+                Ok(now) if !same_object(&now, e) => Outcome::SkippedModified {
                     last_modified: now.last_modified,
                 },
                 Ok(_) => match self.blobs.delete(&key).await {
