@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod egress_cmd;
 mod evidence_cmd;
+mod janitor_cmd;
 mod policy_cmd;
 mod serve_cmd;
 
@@ -32,6 +33,8 @@ enum Command {
     Evidence(evidence_cmd::EvidenceArgs),
     /// Runner egress: check destinations against a manifest, run the egress proxy.
     Egress(egress_cmd::EgressArgs),
+    /// Data lifecycle: the TTL janitor, its signed deletion manifests, its CronJob.
+    Janitor(janitor_cmd::JanitorArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,5 +45,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Evidence(args) => evidence_cmd::run(args),
         Command::Egress(args) => egress_cmd::run(args),
+        Command::Janitor(args) => janitor_cmd::run(args),
     }
 }

@@ -1,0 +1,196 @@
+//! End-to-end tests of `mc janitor` on a local-directory store.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+fn mc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mc"))
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("mc runs");
+    (
+        status.code().expect("exit code"),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("mc-janitor-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes an object of the local store with a last-modified time `age` ago.
+fn object(store: &Path, key: &str, age: Duration) {
+    let p = store.join(key);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, b"line\n").unwrap();
+    let f = std::fs::File::options().write(true).open(&p).unwrap();
+    f.set_modified(SystemTime::now() - age).unwrap();
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+#[test]
+fn purge_deletes_expired_logs_and_leaves_a_verifiable_manifest() {
+    let tmp = TempDir::new("purge");
+    let store = tmp.0.join("store");
+    object(&store, "tenants/acme/logs/exec_1/old.log", 100 * DAY);
+    object(&store, "tenants/acme/logs/exec_2/new.log", 10 * DAY);
+    object(&store, "tenants/globex/logs/exec_3/old.log", 100 * DAY);
+    object(
+        &store,
+        "tenants/acme/receipts/exec_1/receipt.json",
+        400 * DAY,
+    );
+    let key = tmp.0.join("janitor.pem");
+    let (code, _, err) = run(mc().args(["evidence", "keygen", "--out"]).arg(&key));
+    assert_eq!(code, 0, "{err}");
+    let url = format!("file://{}", store.display());
+
+    // A dry run changes nothing.
+    let (code, out, err) = run(mc()
+        .args([
+            "janitor",
+            "purge",
+            "--blobs",
+            &url,
+            "--kind=logs",
+            "--ttl=90d",
+            "--dry-run",
+            "--key",
+        ])
+        .arg(&key));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("acme: logs 1 of 2 examined past 90d (would delete 1"),
+        "{out}"
+    );
+    assert!(store.join("tenants/acme/logs/exec_1/old.log").exists());
+
+    let audit = tmp.0.join("audit.jsonl");
+    let (code, out, err) = run(mc()
+        .args([
+            "janitor",
+            "purge",
+            "--blobs",
+            &url,
+            "--kind=logs",
+            "--ttl=90d",
+            "--run-id",
+            "nightly-1",
+            "--key",
+        ])
+        .arg(&key)
+        .arg("--audit-out")
+        .arg(&audit));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!store.join("tenants/acme/logs/exec_1/old.log").exists());
+    assert!(!store.join("tenants/globex/logs/exec_3/old.log").exists());
+    assert!(store.join("tenants/acme/logs/exec_2/new.log").exists());
+    assert!(
+        store
+            .join("tenants/acme/receipts/exec_1/receipt.json")
+            .exists()
+    );
+    let events = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(events.lines().count(), 2, "{events}");
+    assert!(
+        events.contains("\"type\":\"mc.lifecycle.purge\""),
+        "{events}"
+    );
+
+    let manifest = store.join("tenants/acme/deletion-manifests/nightly-1/result.dsse.json");
+    let public = PathBuf::from(format!("{}.pub", key.display()));
+    let (code, out, _) = run(mc()
+        .args(["janitor", "verify"])
+        .arg(&manifest)
+        .arg("--key")
+        .arg(&public));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("valid result of run nightly-1 for tenant acme"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tenants/acme/logs/exec_1/old.log (5 bytes): deleted"),
+        "{out}"
+    );
+    // Tampered: invalid, exit 1.
+    let mut env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    env["payload"] = "e30=".into();
+    let forged = tmp.0.join("forged.json");
+    std::fs::write(&forged, serde_json::to_vec(&env).unwrap()).unwrap();
+    let (code, out, _) = run(mc()
+        .args(["janitor", "verify"])
+        .arg(&forged)
+        .arg("--key")
+        .arg(&public));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("invalid:"), "{out}");
+}
+
+#[test]
+fn bad_arguments_are_refused_before_anything_runs() {
+    let tmp = TempDir::new("bad");
+    let key = tmp.0.join("k.pem");
+    assert_eq!(
+        run(mc().args(["evidence", "keygen", "--out"]).arg(&key)).0,
+        0
+    );
+    let url = format!("file://{}", tmp.0.display());
+    for (args, needle) in [
+        (
+            vec!["--kind=receipts", "--ttl=1y"],
+            "outside the allowed 7y..=100y",
+        ),
+        (vec!["--kind=logs", "--ttl=90x"], "not a retention period"),
+        (
+            vec!["--kind=evidence"],
+            "no retention rule for kind \"evidence\"",
+        ),
+    ] {
+        let (code, _, err) = run(mc()
+            .args(["janitor", "purge", "--blobs", &url])
+            .args(&args)
+            .arg("--key")
+            .arg(&key));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn cronjob_renders_the_spec_job() {
+    let (code, out, err) = run(mc().args(["janitor", "cronjob", "--kind", "logs", "--ttl", "90d"]));
+    assert_eq!(code, 0, "{err}");
+    let job: serde_json::Value = yaml_serde::from_str(&out).unwrap();
+    assert_eq!(job["kind"], "CronJob");
+    assert_eq!(job["metadata"]["name"], "mc-logs-ttl");
+    assert_eq!(job["spec"]["schedule"], "0 3 * * *");
+    assert_eq!(job["spec"]["concurrencyPolicy"], "Forbid");
+    let args = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert_eq!(args[2], "--kind=logs");
+    assert_eq!(args[3], "--ttl=90d");
+    let (code, _, _) = run(mc().args(["janitor", "cronjob", "--kind", "receipts", "--ttl", "1y"]));
+    assert_eq!(code, 2);
+}
