@@ -25,9 +25,16 @@ async fn main() {
     let store = Arc::new(MemoryBlobStore::new(clock.clone()));
     for i in 0..n {
         // Even objects written at t0, odd ones 60 days later.
-        clock.set(if i % 2 == 0 { t0 } else { t0 + Duration::days(60) });
+        clock.set(if i % 2 == 0 {
+            t0
+        } else {
+            t0 + Duration::days(60)
+        });
         let k = BlobKey::new(format!("tenants/acme/logs/exec_{:06}/run.log", i)).unwrap();
-        store.put(&k, Bytes::from_static(b"x"), PutMode::Create).await.unwrap();
+        store
+            .put(&k, Bytes::from_static(b"x"), PutMode::Create)
+            .await
+            .unwrap();
     }
     clock.set(t0 + Duration::days(100));
     let audit = Arc::new(MemoryStore::new());
@@ -40,7 +47,11 @@ async fn main() {
     );
     let t = Instant::now();
     let r = janitor
-        .purge(&TenantId::new("acme").unwrap(), "logs", &PurgeOptions::default())
+        .purge(
+            &TenantId::new("acme").unwrap(),
+            "logs",
+            &PurgeOptions::default(),
+        )
         .await
         .unwrap();
     let e = t.elapsed();
