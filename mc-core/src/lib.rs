@@ -61,11 +61,17 @@ pub use actor::Actor;
 pub use audit::{AuditEvent, NewAuditEvent, verify_chain};
 pub use blob::{BlobError, BlobKey, BlobMeta, BlobStore, ByteStream, PutMode, SignedUrl};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use drift::{DriftSource, LiveObject};
+pub use drift::{
+    Alert, AlertSeverity, ChangeProposal, ChangeProposer, DriftSource, LiveObject, Pager,
+    ProposalRef,
+};
 pub use execution::{Digest, Execution, ExecutionState};
 pub use flag::Flag;
 pub use id::{ActorId, ExecutionId, IdError, IdempotencyKey, TenantId};
-pub use memory::{MemoryBlobStore, MemoryDriftSource, MemoryFlagStore, MemoryStore};
+pub use memory::{
+    MemoryBlobStore, MemoryChangeProposer, MemoryDriftSource, MemoryFlagStore, MemoryPager,
+    MemoryStore,
+};
 pub use stepup::{StepUpBinding, StepUpError, StepUpGrant, StepUpVerifier};
 pub use store::{
     ActionCommit, AuditLog, CommitResult, Cursor, ExecutionQuery, ExecutionStore, FlagStore,

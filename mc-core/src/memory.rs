@@ -13,7 +13,9 @@ use time::OffsetDateTime;
 use crate::audit::{AuditEvent, GENESIS_HASH, NewAuditEvent};
 use crate::blob::{BlobError, BlobKey, BlobMeta, BlobStore, ByteStream, PutMode, SignedUrl};
 use crate::clock::Clock;
-use crate::drift::{DriftSource, LiveObject};
+use crate::drift::{
+    Alert, ChangeProposal, ChangeProposer, DriftSource, LiveObject, Pager, ProposalRef,
+};
 use crate::execution::Execution;
 use crate::flag::Flag;
 use crate::id::{ExecutionId, IdempotencyKey, TenantId};
@@ -468,6 +470,85 @@ impl DriftSource for MemoryDriftSource {
     }
     async fn snapshot(&self) -> Result<Vec<LiveObject>, StoreError> {
         Ok(lock(&self.objects).clone())
+    }
+}
+
+/// A pager that keeps every page (one per open `dedup_key`).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryPager {
+    pages: Arc<Mutex<Vec<Alert>>>,
+}
+
+impl MemoryPager {
+    /// No pages yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The pages sent, oldest first (a repeated `dedup_key` is kept once).
+    pub fn pages(&self) -> Vec<Alert> {
+        lock(&self.pages).clone()
+    }
+}
+
+#[async_trait]
+impl Pager for MemoryPager {
+    async fn page(&self, page: Alert) -> Result<(), StoreError> {
+        let mut pages = lock(&self.pages);
+        if !pages.iter().any(|p| p.dedup_key == page.dedup_key) {
+            pages.push(page);
+        }
+        Ok(())
+    }
+}
+
+/// A change proposer that keeps proposals in memory, numbered from 1.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryChangeProposer {
+    open: Arc<Mutex<Vec<(ChangeProposal, ProposalRef)>>>,
+}
+
+impl MemoryChangeProposer {
+    /// No proposals yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every proposal opened, oldest first.
+    pub fn proposals(&self) -> Vec<(ChangeProposal, ProposalRef)> {
+        lock(&self.open).clone()
+    }
+
+    /// Closes (merges or rejects) the proposal for `fingerprint`.
+    pub fn close(&self, fingerprint: &str) {
+        lock(&self.open).retain(|(p, _)| p.fingerprint != fingerprint);
+    }
+}
+
+#[async_trait]
+impl ChangeProposer for MemoryChangeProposer {
+    async fn find_open(&self, fingerprint: &str) -> Result<Option<ProposalRef>, StoreError> {
+        Ok(lock(&self.open)
+            .iter()
+            .find(|(p, _)| p.fingerprint == fingerprint)
+            .map(|(_, r)| r.clone()))
+    }
+
+    async fn propose(&self, proposal: &ChangeProposal) -> Result<ProposalRef, StoreError> {
+        let mut open = lock(&self.open);
+        if let Some((_, r)) = open
+            .iter()
+            .find(|(p, _)| p.fingerprint == proposal.fingerprint)
+        {
+            return Ok(r.clone());
+        }
+        let number = open.len() as u64 + 1;
+        let r = ProposalRef {
+            number,
+            url: format!("memory://proposals/{number}"),
+        };
+        open.push((proposal.clone(), r.clone()));
+        Ok(r)
     }
 }
 
