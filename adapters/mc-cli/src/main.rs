@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod drift_cmd;
 mod egress_cmd;
 mod evidence_cmd;
 mod janitor_cmd;
@@ -35,6 +36,8 @@ enum Command {
     Egress(egress_cmd::EgressArgs),
     /// Data lifecycle: the TTL janitor, its signed deletion manifests, its CronJob.
     Janitor(janitor_cmd::JanitorArgs),
+    /// Config drift: compare desired manifests with live state, watch it, propose fixes.
+    Drift(drift_cmd::DriftArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +49,6 @@ fn main() -> ExitCode {
         Command::Evidence(args) => evidence_cmd::run(args),
         Command::Egress(args) => egress_cmd::run(args),
         Command::Janitor(args) => janitor_cmd::run(args),
+        Command::Drift(args) => drift_cmd::run(args),
     }
 }

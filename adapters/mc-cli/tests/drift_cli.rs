@@ -1,0 +1,150 @@
+//! End-to-end tests of `mc drift check`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn mc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mc"))
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("mc runs");
+    (
+        status.code().expect("exit code"),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("mc-drift-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const DESIRED: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  replicas: 3\n";
+
+/// What `kubectl get deploy -o yaml` prints: a List, with server fields.
+fn live(replicas: u32) -> String {
+    format!(
+        "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: web\n      namespace: prod\n      uid: 6b1c\n      resourceVersion: \"991\"\n    spec:\n      replicas: {replicas}\n      revisionHistoryLimit: 10\n    status:\n      readyReplicas: {replicas}\n"
+    )
+}
+
+#[test]
+fn check_reports_drift_and_writes_proposals() {
+    let tmp = TempDir::new("check");
+    let desired = tmp.0.join("web.yaml");
+    let live_file = tmp.0.join("live.yaml");
+    std::fs::write(&desired, DESIRED).unwrap();
+    std::fs::write(&live_file, live(3)).unwrap();
+    let (code, out, err) = run(mc()
+        .args(["drift", "check", "--desired"])
+        .arg(&desired)
+        .arg("--live")
+        .arg(&live_file));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("in sync: 1 object(s) compared"), "{out}");
+
+    std::fs::write(&live_file, live(5)).unwrap();
+    let props = tmp.0.join("proposals");
+    let (code, out, err) = run(mc()
+        .args(["drift", "check", "--env", "prod", "--desired"])
+        .arg(&desired)
+        .arg("--live")
+        .arg(&live_file)
+        .arg("--proposals")
+        .arg(&props));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("warning Deployment/prod/web: 1 field(s) differ"),
+        "{out}"
+    );
+    assert!(out.contains("/spec/replicas: desired 3 live 5"), "{out}");
+    assert!(
+        out.contains(
+            "proposal 1 (drift:auto): drift(prod): Deployment/prod/web differs from desired"
+        ),
+        "{out}"
+    );
+    let dirs: Vec<_> = std::fs::read_dir(&props).unwrap().collect();
+    assert_eq!(dirs.len(), 1);
+    let dir = dirs[0].as_ref().unwrap().path();
+    let pr = std::fs::read_to_string(dir.join("PULL_REQUEST.md")).unwrap();
+    assert!(pr.contains("+  replicas: 5"), "{pr}");
+    let patched: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    assert_eq!(patched.len(), 1);
+    assert!(
+        std::fs::read_to_string(&patched[0])
+            .unwrap()
+            .contains("replicas: 5")
+    );
+
+    // An ignored field is not drift.
+    let (code, out, _) = run(mc()
+        .args([
+            "drift",
+            "check",
+            "--ignore",
+            "Deployment:/spec/replicas",
+            "--desired",
+        ])
+        .arg(&desired)
+        .arg("--live")
+        .arg(&live_file));
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn bad_input_is_an_error_naming_it() {
+    let tmp = TempDir::new("bad");
+    let desired = tmp.0.join("bad.yaml");
+    std::fs::write(&desired, "kind: Deployment\nmetadata: {}\n").unwrap();
+    let live_file = tmp.0.join("live.yaml");
+    std::fs::write(&live_file, live(3)).unwrap();
+    let (code, _, err) = run(mc()
+        .args(["drift", "check", "--desired"])
+        .arg(&desired)
+        .arg("--live")
+        .arg(&live_file));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.yaml, document 0: no metadata.name"),
+        "{err}"
+    );
+    std::fs::write(&desired, DESIRED).unwrap();
+    let (code, _, err) = run(mc()
+        .args(["drift", "check", "--ignore", "replicas", "--desired"])
+        .arg(&desired)
+        .arg("--live")
+        .arg(&live_file));
+    assert_eq!(code, 2);
+    assert!(err.contains("KIND:/json/pointer"), "{err}");
+    let (code, _, err) = run(mc()
+        .args(["drift", "watch", "--interval", "0m", "--desired"])
+        .arg(&desired)
+        .arg("--live")
+        .arg(&live_file));
+    assert_eq!(code, 2);
+    assert!(err.contains("longer than zero"), "{err}");
+}
