@@ -76,45 +76,98 @@ fn set_pointer(doc: &mut Value, path: &str, value: &Value) {
     }
 }
 
-/// The file as it would be with the finding codified: the drifted document rewritten
-/// with the live values (or removed, for a missing object). `None` when the document
-/// cannot be found again in the text.
-fn patched_file(text: &str, desired: &DesiredObject, finding: &Finding) -> Option<String> {
+/// The document as it would be with the finding codified, and the line the document
+/// starts on in the file (0-based): the drifted document rewritten with the live values,
+/// or empty for a missing object. `None` when the document cannot be found again.
+fn patched_doc(docs: &[String], desired: &DesiredObject, finding: &Finding) -> Option<String> {
     let origin = desired.origin.as_ref()?;
-    let mut docs = split_docs(text);
     let original: Value = yaml_serde::from_str(docs.get(origin.doc)?).ok()?;
     if original.get("kind").and_then(Value::as_str) != Some(desired.object.kind.as_str()) {
         return None;
     }
-    let new_doc = match &finding.change {
-        Change::Missing => String::new(),
+    match &finding.change {
+        Change::Missing => Some(String::new()),
         Change::Modified { fields } => {
             let mut v = original;
             for f in fields {
                 set_pointer(&mut v, &f.path, &f.live);
             }
-            yaml_serde::to_string(&v).ok()?
+            yaml_serde::to_string(&v).ok()
         }
-    };
-    let removed = new_doc.is_empty();
-    docs[origin.doc] = new_doc;
-    let kept: Vec<&String> = docs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !(removed && *i == origin.doc))
-        .map(|(_, d)| d)
-        .collect();
+    }
+}
+
+/// How many lines of `text` come before the content of document `doc` (as numbered by
+/// [`split_docs`]): earlier documents and the separators up to its own.
+fn lines_before_doc(text: &str, doc: usize) -> usize {
+    let is_sep = |l: &str| l.trim_end() == "---" || l.starts_with("--- ");
+    // A leading `---` opens document 0 rather than ending an empty one.
+    let seps_needed = doc + usize::from(text.starts_with("---"));
+    if seps_needed == 0 {
+        return 0;
+    }
+    let mut seen = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if is_sep(line) {
+            seen += 1;
+            if seen == seps_needed {
+                return i + 1;
+            }
+        }
+    }
+    0
+}
+
+/// Joins documents back into a file (dropping one replaced by nothing).
+fn join_docs(docs: &[String], leading_separator: bool) -> String {
     let mut out = String::new();
-    for (i, d) in kept.iter().enumerate() {
-        if i > 0 || text.starts_with("---") {
+    for (i, d) in docs.iter().filter(|d| !d.is_empty()).enumerate() {
+        if i > 0 || leading_separator {
             out.push_str("---\n");
         }
         out.push_str(d);
-        if !d.ends_with('\n') && !d.is_empty() {
+        if !d.ends_with('\n') {
             out.push('\n');
         }
     }
-    Some(out)
+    out
+}
+
+/// A unified diff of one document's change, with line numbers of the whole file (the
+/// document starts after `before` lines of the old file). Diffing the document alone
+/// keeps a proposal's cost independent of the file's size.
+fn doc_diff(path: &str, old_doc: &str, new_doc: &str, before: usize) -> String {
+    let diff = similar::TextDiff::from_lines(old_doc, new_doc);
+    let mut out = format!("--- a/{path}\n+++ b/{path}\n");
+    for group in diff.grouped_ops(3) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let old = first.old_range().start..last.old_range().end;
+        let new = first.new_range().start..last.new_range().end;
+        out.push_str(&format!(
+            "@@ -{},{} +{},{} @@\n",
+            before + old.start + 1,
+            old.len(),
+            before + new.start + 1,
+            new.len()
+        ));
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                    similar::ChangeTag::Equal => ' ',
+                };
+                out.push(sign);
+                out.push_str(change.value());
+                if !change.value().ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
 }
 
 fn short(v: &Value) -> String {
@@ -171,17 +224,23 @@ pub fn proposal_for(
         }
     }
     let mut out_files = Vec::new();
-    if let Some(origin) = &desired.origin
-        && let Some(text) = files.get(&origin.path)
-        && let Some(new_text) = patched_file(text, desired, finding)
+    let docs = desired
+        .origin
+        .as_ref()
+        .and_then(|o| files.get(&o.path))
+        .map(|text| (text, split_docs(text)));
+    if let (Some(origin), Some((text, docs))) = (&desired.origin, docs)
+        && let Some(new_doc) = patched_doc(&docs, desired, finding)
     {
-        let diff = similar::TextDiff::from_lines(text.as_str(), new_text.as_str())
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("a/{}", origin.path), &format!("b/{}", origin.path))
-            .to_string();
+        let before = lines_before_doc(text, origin.doc);
+        let diff = doc_diff(&origin.path, &docs[origin.doc], &new_doc, before);
         body.push_str(&format!("```diff\n{diff}```\n\n"));
-        out_files.push((origin.path.clone(), new_text));
+        let mut patched = docs;
+        patched[origin.doc] = new_doc;
+        out_files.push((
+            origin.path.clone(),
+            join_docs(&patched, text.starts_with("---")),
+        ));
     } else {
         body.push_str("No file in this repository holds the object as written; the diff above is the evidence.\n\n");
     }
@@ -230,6 +289,17 @@ mod tests {
         let t = "---\na: 1\n---\n---\nb: 2\n";
         assert_eq!(split_docs(t), vec!["a: 1\n", "", "b: 2\n"]);
         assert_eq!(split_docs("a: 1\n---\nb: 2\n"), vec!["a: 1\n", "b: 2\n"]);
+    }
+
+    #[test]
+    fn document_offsets_and_diff_line_numbers() {
+        let t = "---\na: 1\n---\n---\nb: 2\nc: 3\n";
+        assert_eq!(lines_before_doc(t, 0), 1);
+        assert_eq!(lines_before_doc(t, 2), 4);
+        assert_eq!(lines_before_doc("a: 1\n---\nb: 2\n", 1), 2);
+        assert_eq!(lines_before_doc("a: 1\n", 0), 0);
+        let d = doc_diff("f.yaml", "b: 2\nc: 3\n", "b: 5\nc: 3\n", 4);
+        assert!(d.contains("@@ -5,2 +5,2 @@\n-b: 2\n+b: 5\n c: 3\n"), "{d}");
     }
 
     #[test]
