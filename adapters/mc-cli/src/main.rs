@@ -11,6 +11,7 @@ mod drift_cmd;
 mod egress_cmd;
 mod evidence_cmd;
 mod janitor_cmd;
+mod observability;
 mod policy_cmd;
 mod serve_cmd;
 

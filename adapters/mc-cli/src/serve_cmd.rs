@@ -368,7 +368,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "  curl -s -X POST {base}/api/executions/exec_1001:retry -H \"Authorization: Bearer $MC_TOKEN_ALICE\" -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' -d '{{\"reason\":\"transient_error\",\"stepUp\":\"<grant>\"}}'"
     );
 
-    axum::serve(listener, mc_http::router(state))
+    let mut app = mc_http::router(state);
+    if let Some(handle) = crate::observability::install() {
+        // Prometheus text format; buckets hold the SLO thresholds of the alert rules.
+        app = app.route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(handle.render())),
+        );
+    }
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

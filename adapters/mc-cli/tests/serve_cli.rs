@@ -177,6 +177,16 @@ fn serve_prints_tokens_and_serves_the_demo_ceremony() {
     assert_eq!(status, 202);
     assert_eq!(json(&again)["idempotentReplay"], true);
 
+    // The action's latency is exported with the SLO's 800 ms bucket.
+    let (status, metrics) = request(&addr, "GET", "/metrics", &[], "");
+    assert_eq!(status, 200, "{metrics}");
+    assert!(
+        metrics.contains(
+            "mc_action_latency_ms_bucket{action=\"retry\",outcome=\"accepted\",le=\"800\"}"
+        ),
+        "{metrics}"
+    );
+
     // A read-only token cannot write; the evidence manifest lists the seeded log.
     let c = [
         ("Authorization", carol.as_str()),
