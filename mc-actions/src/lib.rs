@@ -26,6 +26,7 @@ mod policy;
 #[cfg(feature = "rego")]
 mod rego;
 mod request;
+mod rollback;
 mod service;
 mod stepup;
 
@@ -34,5 +35,6 @@ pub use policy::{ActionPolicy, PolicyDecision, RolePolicy, legal_in_state};
 #[cfg(feature = "rego")]
 pub use rego::RegoActionPolicy;
 pub use request::{ActionOutcome, ActionRequest, MAX_REASON_CHARS, ReplayedExecution};
+pub use rollback::{BadAction, ROLLBACK_EVENT, Rollback, RollbackPolicy, RollbackWatch};
 pub use service::{ACTION_LATENCY_METRIC, ActionAvailability, ActionService, BulkItem, RateCap};
 pub use stepup::HmacStepUp;

@@ -1,0 +1,166 @@
+//! MC-SRE-1161, the action rollback drill: a bad retry (the retried execution fails
+//! again) rolls the tenant's console writes back within two minutes, and the evidence
+//! is in the audit chain.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Fixture, operator};
+use mc_actions::{ActionError, ROLLBACK_EVENT, RollbackPolicy, RollbackWatch};
+use mc_core::*;
+use time::Duration;
+
+fn watch(f: &Fixture, policy: RollbackPolicy) -> RollbackWatch {
+    RollbackWatch::new(
+        Arc::new(f.store.clone()),
+        Arc::new(f.flags.clone()),
+        Arc::new(f.store.clone()),
+        Arc::new(f.clock.clone()),
+        policy,
+    )
+}
+
+#[tokio::test]
+async fn a_bad_retry_is_rolled_back_within_two_minutes_with_evidence() {
+    let f = Fixture::new().await;
+    let w = watch(&f, RollbackPolicy::default());
+    let e = f.execution("exec_1", ExecutionState::Failed).await;
+    let alice = operator();
+    let out = f
+        .service
+        .perform(f.request(&alice, ActionKind::Retry, &e.id, "k1"))
+        .await
+        .unwrap();
+    w.observe(&f.tenant, &alice.sub, &out);
+    assert_eq!(w.watching(), 1);
+
+    // The retried attempt runs; a check meanwhile changes nothing.
+    f.clock.advance(Duration::seconds(20));
+    f.host_transition(&e.id, ExecutionState::Running)
+        .await
+        .unwrap();
+    assert!(w.check().await.unwrap().is_empty());
+    assert!(
+        f.flags
+            .is_enabled(&f.tenant, Flag::ConsoleActionsEnabled)
+            .await
+            .unwrap()
+    );
+
+    // It fails again: the bad retry. The host checks every 30 s.
+    f.clock.advance(Duration::seconds(25));
+    f.host_transition(&e.id, ExecutionState::Failed)
+        .await
+        .unwrap();
+    let failed_at = f.clock.now();
+    f.clock.advance(Duration::seconds(30));
+    let rollbacks = w.check().await.unwrap();
+    assert_eq!(rollbacks.len(), 1);
+    let r = &rollbacks[0];
+    assert!(r.within_deadline);
+    assert_eq!(r.seconds_to_rollback, 30);
+    assert!(r.rolled_back_at - failed_at <= Duration::minutes(2));
+    assert_eq!(r.bad[0].execution_id, e.id);
+    assert_eq!(r.bad[0].actor, alice.sub);
+
+    // Rolled back: the flag is off, further writes are refused, reads still work.
+    assert!(
+        !f.flags
+            .is_enabled(&f.tenant, Flag::ConsoleActionsEnabled)
+            .await
+            .unwrap()
+    );
+    let again = f
+        .service
+        .perform(f.request(&alice, ActionKind::Retry, &e.id, "k2"))
+        .await;
+    assert!(
+        matches!(again, Err(ActionError::FlagDisabled { .. })),
+        "{again:?}"
+    );
+    assert!(f.store.get(&f.tenant, &e.id).await.is_ok());
+
+    // Evidence: the retry and the rollback, in order, in a chain that verifies.
+    let audit = f.audit().await;
+    let kinds: Vec<&str> = audit.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["mc.exec.action", ROLLBACK_EVENT]);
+    let rb = &audit[1];
+    assert_eq!(rb.id, r.audit_event_id);
+    assert_eq!(rb.data["reason"], "bad_retry");
+    assert_eq!(rb.data["flag"], "console_actions_enabled");
+    assert_eq!(rb.data["secondsToRollback"], 30);
+    assert_eq!(rb.data["bad"][0]["executionId"], "exec_1");
+    assert_eq!(f.store.verify(&f.tenant).await.unwrap(), 2);
+    // Nothing left to watch, and a second check does not roll back twice.
+    assert_eq!(w.watching(), 0);
+    assert!(w.check().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn good_retries_and_stale_ones_do_not_roll_back() {
+    let f = Fixture::new().await;
+    let w = watch(
+        &f,
+        RollbackPolicy {
+            failures: 2,
+            ..RollbackPolicy::default()
+        },
+    );
+    let alice = operator();
+    let a = f.execution("exec_a", ExecutionState::Failed).await;
+    let b = f.execution("exec_b", ExecutionState::Failed).await;
+    for (e, key) in [(&a, "ka"), (&b, "kb")] {
+        let out = f
+            .service
+            .perform(f.request(&alice, ActionKind::Retry, &e.id, key))
+            .await
+            .unwrap();
+        w.observe(&f.tenant, &alice.sub, &out);
+    }
+    // a succeeds; b fails: one failure is below the policy's two.
+    f.host_transition(&a.id, ExecutionState::Running)
+        .await
+        .unwrap();
+    f.host_transition(&a.id, ExecutionState::Succeeded)
+        .await
+        .unwrap();
+    f.host_transition(&b.id, ExecutionState::Running)
+        .await
+        .unwrap();
+    f.host_transition(&b.id, ExecutionState::Failed)
+        .await
+        .unwrap();
+    assert!(w.check().await.unwrap().is_empty());
+    assert_eq!(
+        w.watching(),
+        1,
+        "the failed one stays counted, the good one is dropped"
+    );
+    assert!(
+        f.flags
+            .is_enabled(&f.tenant, Flag::ConsoleActionsEnabled)
+            .await
+            .unwrap()
+    );
+    // A watched execution still pending after the window is dropped.
+    let c = f.execution("exec_c", ExecutionState::Failed).await;
+    let out = f
+        .service
+        .perform(f.request(&alice, ActionKind::Retry, &c.id, "kc"))
+        .await
+        .unwrap();
+    w.observe(&f.tenant, &alice.sub, &out);
+    f.clock.advance(Duration::minutes(16));
+    assert!(w.check().await.unwrap().is_empty());
+    assert_eq!(w.watching(), 1);
+    // Cancels are not watched.
+    let d = f.execution("exec_d", ExecutionState::Running).await;
+    let out = f
+        .service
+        .perform(f.request(&alice, ActionKind::Cancel, &d.id, "kd"))
+        .await
+        .unwrap();
+    w.observe(&f.tenant, &alice.sub, &out);
+    assert_eq!(w.watching(), 1);
+}
