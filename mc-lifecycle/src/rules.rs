@@ -114,6 +114,26 @@ impl Retention {
         ttl: Ttl,
         now: OffsetDateTime,
     ) -> Result<Ttl, LifecycleError> {
+        let rule = self.check_bounds(kind, ttl, now)?;
+        let previous = self.effective(tenant, kind).unwrap_or(rule.default);
+        self.overrides
+            .entry(tenant.as_str().to_string())
+            .or_default()
+            .insert(kind.to_string(), ttl);
+        Ok(previous)
+    }
+
+    /// The rule of `kind`, after checking that `ttl` lies within its bounds (compared
+    /// at `now`).
+    ///
+    /// # Errors
+    /// [`LifecycleError::NoRule`], [`LifecycleError::OverrideOutOfBounds`].
+    pub fn check_bounds(
+        &self,
+        kind: &str,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<&KindRule, LifecycleError> {
         let rule = self.rules.get(kind).ok_or_else(|| LifecycleError::NoRule {
             kind: kind.to_string(),
         })?;
@@ -125,12 +145,7 @@ impl Retention {
                 max: rule.max.to_string(),
             });
         }
-        let previous = self.effective(tenant, kind).unwrap_or(rule.default);
-        self.overrides
-            .entry(tenant.as_str().to_string())
-            .or_default()
-            .insert(kind.to_string(), ttl);
-        Ok(previous)
+        Ok(rule)
     }
 
     /// Removes `tenant`'s override of `kind`; returns it, if there was one.

@@ -27,36 +27,7 @@ pub struct JanitorArgs {
 enum JanitorCommand {
     /// Delete expired objects of one kind and write signed deletion manifests.
     /// Exit 0 when done, 1 when some objects could not be deleted, 2 on an error.
-    Purge {
-        /// The blob store: `file:///dir`, `s3://bucket/prefix`, `memory://`.
-        #[arg(long)]
-        blobs: String,
-        /// The blob kind (`logs`, `receipts`, …).
-        #[arg(long)]
-        kind: String,
-        /// The kind's period for tenants without an override (within the kind's
-        /// bounds: logs 1d–10y, receipts 7y–100y).
-        #[arg(long)]
-        ttl: Option<String>,
-        /// Only these tenants (repeatable); default every tenant in the store.
-        #[arg(long = "tenant")]
-        tenants: Vec<String>,
-        /// Retention rules and per-tenant overrides (JSON, as `Retention` serialises).
-        #[arg(long)]
-        retention: Option<PathBuf>,
-        /// The private key (PKCS#8 PEM, `mc evidence keygen`) that signs the manifests.
-        #[arg(long)]
-        key: PathBuf,
-        /// List what would be deleted; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// The run's id (default `{kind}-{yyyymmddThhmmZ}`).
-        #[arg(long)]
-        run_id: Option<String>,
-        /// Append the audit events of the run to this file (JSON lines).
-        #[arg(long)]
-        audit_out: Option<PathBuf>,
-    },
+    Purge(PurgeArgs),
     /// Verify a deletion manifest (`plan.dsse.json` / `result.dsse.json`) with the
     /// janitor's public key and print it. Exit 0 valid, 1 invalid.
     Verify {
@@ -92,27 +63,7 @@ enum JanitorCommand {
 /// Runs `mc janitor`.
 pub fn run(args: JanitorArgs) -> ExitCode {
     let result = match args.command {
-        JanitorCommand::Purge {
-            blobs,
-            kind,
-            ttl,
-            tenants,
-            retention,
-            key,
-            dry_run,
-            run_id,
-            audit_out,
-        } => purge(PurgeArgs {
-            blobs,
-            kind,
-            ttl,
-            tenants,
-            retention,
-            key,
-            dry_run,
-            run_id,
-            audit_out,
-        }),
+        JanitorCommand::Purge(args) => purge(args),
         JanitorCommand::Verify { manifest, key } => verify(&manifest, &key),
         JanitorCommand::Cronjob {
             kind,
@@ -129,15 +80,35 @@ pub fn run(args: JanitorArgs) -> ExitCode {
     })
 }
 
+#[derive(Debug, clap::Args)]
 struct PurgeArgs {
+    /// The blob store: `file:///dir`, `s3://bucket/prefix`, `memory://`.
+    #[arg(long)]
     blobs: String,
+    /// The blob kind (`logs`, `receipts`, …).
+    #[arg(long)]
     kind: String,
+    /// The kind's period for tenants without an override (within the kind's
+    /// bounds: logs 1d–10y, receipts 7y–100y).
+    #[arg(long)]
     ttl: Option<String>,
+    /// Only these tenants (repeatable); default every tenant in the store.
+    #[arg(long = "tenant")]
     tenants: Vec<String>,
+    /// Retention rules and per-tenant overrides (JSON, as `Retention` serialises).
+    #[arg(long)]
     retention: Option<PathBuf>,
+    /// The private key (PKCS#8 PEM, `mc evidence keygen`) that signs the manifests.
+    #[arg(long)]
     key: PathBuf,
+    /// List what would be deleted; change nothing.
+    #[arg(long)]
     dry_run: bool,
+    /// The run's id (default `{kind}-{yyyymmddThhmmZ}`).
+    #[arg(long)]
     run_id: Option<String>,
+    /// Append the audit events of the run to this file (JSON lines).
+    #[arg(long)]
     audit_out: Option<PathBuf>,
 }
 
@@ -152,18 +123,9 @@ fn retention_for(args: &PurgeArgs) -> anyhow::Result<Retention> {
     if let Some(ttl) = &args.ttl {
         let ttl: Ttl = ttl.parse().context("--ttl")?;
         let rule = retention
-            .rule(&args.kind)
-            .cloned()
-            .ok_or_else(|| anyhow!("no retention rule for kind {:?}", args.kind))?;
-        let now = time::OffsetDateTime::now_utc();
-        if !ttl.at_least(&rule.min, now) || !rule.max.at_least(&ttl, now) {
-            bail!(
-                "--ttl {ttl} for {} is outside the allowed {}..={}",
-                args.kind,
-                rule.min,
-                rule.max
-            );
-        }
+            .check_bounds(&args.kind, ttl, time::OffsetDateTime::now_utc())
+            .context("--ttl")?
+            .clone();
         retention = retention.with_rule(
             &args.kind,
             KindRule {
@@ -317,18 +279,9 @@ fn cronjob(
     key_secret: &str,
 ) -> anyhow::Result<ExitCode> {
     let ttl: Ttl = ttl.parse().context("--ttl")?;
-    let rule = Retention::new()
-        .rule(kind)
-        .cloned()
-        .ok_or_else(|| anyhow!("no retention rule for kind {kind:?}"))?;
-    let now = time::OffsetDateTime::now_utc();
-    if !ttl.at_least(&rule.min, now) || !rule.max.at_least(&ttl, now) {
-        bail!(
-            "--ttl {ttl} for {kind} is outside the allowed {}..={}",
-            rule.min,
-            rule.max
-        );
-    }
+    Retention::new()
+        .check_bounds(kind, ttl, time::OffsetDateTime::now_utc())
+        .context("--ttl")?;
     let job = serde_json::json!({
         "apiVersion": "batch/v1",
         "kind": "CronJob",

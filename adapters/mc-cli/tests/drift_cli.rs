@@ -1,41 +1,8 @@
 //! End-to-end tests of `mc drift check`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn mc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mc"))
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("mc runs");
-    (
-        status.code().expect("exit code"),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("mc-drift-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{TempDir, mc, run};
 
 const DESIRED: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  replicas: 3\n";
 
@@ -49,8 +16,8 @@ fn live(replicas: u32) -> String {
 #[test]
 fn check_reports_drift_and_writes_proposals() {
     let tmp = TempDir::new("check");
-    let desired = tmp.0.join("web.yaml");
-    let live_file = tmp.0.join("live.yaml");
+    let desired = tmp.path().join("web.yaml");
+    let live_file = tmp.path().join("live.yaml");
     std::fs::write(&desired, DESIRED).unwrap();
     std::fs::write(&live_file, live(3)).unwrap();
     let (code, out, err) = run(mc()
@@ -62,7 +29,7 @@ fn check_reports_drift_and_writes_proposals() {
     assert!(out.contains("in sync: 1 object(s) compared"), "{out}");
 
     std::fs::write(&live_file, live(5)).unwrap();
-    let props = tmp.0.join("proposals");
+    let props = tmp.path().join("proposals");
     let (code, out, err) = run(mc()
         .args(["drift", "check", "--env", "prod", "--desired"])
         .arg(&desired)
@@ -118,9 +85,9 @@ fn check_reports_drift_and_writes_proposals() {
 #[test]
 fn bad_input_is_an_error_naming_it() {
     let tmp = TempDir::new("bad");
-    let desired = tmp.0.join("bad.yaml");
+    let desired = tmp.path().join("bad.yaml");
     std::fs::write(&desired, "kind: Deployment\nmetadata: {}\n").unwrap();
-    let live_file = tmp.0.join("live.yaml");
+    let live_file = tmp.path().join("live.yaml");
     std::fs::write(&live_file, live(3)).unwrap();
     let (code, _, err) = run(mc()
         .args(["drift", "check", "--desired"])

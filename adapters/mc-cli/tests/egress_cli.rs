@@ -1,26 +1,13 @@
 //! End-to-end tests of `mc egress check` and `mc egress proxy`.
 
+mod common;
+
+use common::{mc, run};
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-fn mc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mc"))
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("mc runs");
-    (
-        status.code().expect("exit code"),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
+use std::process::Stdio;
 
 fn manifest(tag: &str, text: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("mc-egress-cli-{tag}-{}.yaml", std::process::id()));

@@ -1,42 +1,11 @@
 //! End-to-end tests of `mc janitor` on a local-directory store.
 
+mod common;
+
+use common::{TempDir, mc, run};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
-
-fn mc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mc"))
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("mc runs");
-    (
-        status.code().expect("exit code"),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("mc-janitor-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Writes an object of the local store with a last-modified time `age` ago.
 fn object(store: &Path, key: &str, age: Duration) {
@@ -52,7 +21,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 #[test]
 fn purge_deletes_expired_logs_and_leaves_a_verifiable_manifest() {
     let tmp = TempDir::new("purge");
-    let store = tmp.0.join("store");
+    let store = tmp.path().join("store");
     object(&store, "tenants/acme/logs/exec_1/old.log", 100 * DAY);
     object(&store, "tenants/acme/logs/exec_2/new.log", 10 * DAY);
     object(&store, "tenants/globex/logs/exec_3/old.log", 100 * DAY);
@@ -61,7 +30,7 @@ fn purge_deletes_expired_logs_and_leaves_a_verifiable_manifest() {
         "tenants/acme/receipts/exec_1/receipt.json",
         400 * DAY,
     );
-    let key = tmp.0.join("janitor.pem");
+    let key = tmp.path().join("janitor.pem");
     let (code, _, err) = run(mc().args(["evidence", "keygen", "--out"]).arg(&key));
     assert_eq!(code, 0, "{err}");
     let url = format!("file://{}", store.display());
@@ -86,7 +55,7 @@ fn purge_deletes_expired_logs_and_leaves_a_verifiable_manifest() {
     );
     assert!(store.join("tenants/acme/logs/exec_1/old.log").exists());
 
-    let audit = tmp.0.join("audit.jsonl");
+    let audit = tmp.path().join("audit.jsonl");
     let (code, out, err) = run(mc()
         .args([
             "janitor",
@@ -138,7 +107,7 @@ fn purge_deletes_expired_logs_and_leaves_a_verifiable_manifest() {
     let mut env: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     env["payload"] = "e30=".into();
-    let forged = tmp.0.join("forged.json");
+    let forged = tmp.path().join("forged.json");
     std::fs::write(&forged, serde_json::to_vec(&env).unwrap()).unwrap();
     let (code, out, _) = run(mc()
         .args(["janitor", "verify"])
@@ -152,12 +121,12 @@ fn purge_deletes_expired_logs_and_leaves_a_verifiable_manifest() {
 #[test]
 fn bad_arguments_are_refused_before_anything_runs() {
     let tmp = TempDir::new("bad");
-    let key = tmp.0.join("k.pem");
+    let key = tmp.path().join("k.pem");
     assert_eq!(
         run(mc().args(["evidence", "keygen", "--out"]).arg(&key)).0,
         0
     );
-    let url = format!("file://{}", tmp.0.display());
+    let url = format!("file://{}", tmp.path().display());
     for (args, needle) in [
         (
             vec!["--kind=receipts", "--ttl=1y"],
