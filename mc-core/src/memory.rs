@@ -568,6 +568,11 @@ mod conformance {
     }
 
     #[tokio::test]
+    async fn memory_change_proposer_passes_conformance() {
+        testkit::change_proposer_conformance(&MemoryChangeProposer::new()).await;
+    }
+
+    #[tokio::test]
     async fn memory_flags_pass_flag_store_conformance() {
         testkit::flag_store_conformance(&MemoryFlagStore::new()).await;
     }

@@ -596,6 +596,41 @@ pub async fn flag_store_conformance<F: FlagStore + ?Sized>(flags: &F) {
     );
 }
 
+/// Change proposer rules (the drift PR bot's store): a fingerprint has no proposal
+/// until one is opened, then exactly one — opening it again returns the open one —
+/// and different fingerprints get different proposals.
+pub async fn change_proposer_conformance<P: crate::drift::ChangeProposer + ?Sized>(p: &P) {
+    let proposal = |fp: &str| crate::drift::ChangeProposal {
+        fingerprint: fp.to_string(),
+        branch: format!("drift/{fp}"),
+        title: format!("drift(conformance): {fp}"),
+        body: "evidence".into(),
+        labels: vec!["drift:auto".into()],
+        files: vec![("deploy/conformance.yaml".into(), "replicas: 5\n".into())],
+    };
+    let (a, b) = ("c0f0a1b2c3d4e5f6", "c0f0b1b2c3d4e5f6");
+    assert_eq!(
+        p.find_open(a).await.expect("find_open"),
+        None,
+        "nothing open yet"
+    );
+    let first = p.propose(&proposal(a)).await.expect("propose");
+    assert_eq!(
+        p.find_open(a).await.expect("find_open"),
+        Some(first.clone()),
+        "the opened proposal is found by its fingerprint"
+    );
+    let again = p.propose(&proposal(a)).await.expect("propose again");
+    assert_eq!(again, first, "one proposal per fingerprint");
+    let other = p.propose(&proposal(b)).await.expect("propose another");
+    assert_ne!(
+        other.number, first.number,
+        "another fingerprint, another proposal"
+    );
+    assert_eq!(p.find_open(b).await.expect("find_open"), Some(other));
+    assert_eq!(p.find_open(a).await.expect("find_open"), Some(first));
+}
+
 /// Blob store rules: put/get/head/list/delete, write-once create, streaming, signed
 /// URL expiry cap.
 pub async fn blob_store_conformance<B: BlobStore + ?Sized>(store: &B) {
