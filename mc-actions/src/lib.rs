@@ -15,7 +15,7 @@
 //! - `service` — [`ActionService`]: `perform`, `perform_many`, `allowed_actions`;
 //! - `policy` — [`ActionPolicy`], [`RolePolicy`], [`legal_in_state`];
 //! - `stepup` — [`HmacStepUp`], the test/demo step-up verifier;
-//! - `rego` (feature `rego`) — [`RegoActionPolicy`], the `mc-policy` access pack;
+//! - `rego` (feature `rego`) — `RegoActionPolicy`, the `mc-policy` access pack;
 //! - `request`, `error` — [`ActionRequest`], [`ActionOutcome`], [`ActionError`].
 
 #![forbid(unsafe_code)]

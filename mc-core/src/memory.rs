@@ -1,5 +1,5 @@
 //! In-memory adapters: the embedded default and the fast test double. They pass the
-//! same conformance suite ([`crate::testkit`]) as the PostgreSQL and S3 adapters.
+//! same conformance suite (`mc_core::testkit`, feature `testkit`) as the PostgreSQL and S3 adapters.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};

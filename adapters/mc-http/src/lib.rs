@@ -1,6 +1,6 @@
 //! # mc-http — the console's HTTP API (spec §5.1)
 //!
-//! An axum [`Router`](axum::Router) over `mc-actions` and `mc-core`:
+//! An axum [`Router`] over `mc-actions` and `mc-core`:
 //!
 //! | method | path | scope | what |
 //! |---|---|---|---|
