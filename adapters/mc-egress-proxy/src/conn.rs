@@ -265,8 +265,61 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: Sock
     if !head.rest.is_empty() && upstream.write_all(&head.rest).await.is_err() {
         return;
     }
-    let buf = shared.config.relay_buffer.max(1024);
-    let _ = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, buf, buf).await;
+    relay(
+        client,
+        upstream,
+        shared.config.relay_buffer.max(1024),
+        shared.config.idle_timeout,
+    )
+    .await;
+}
+
+/// Copies both ways until both sides have finished (each side's end is passed on as a
+/// write shutdown) or nothing has moved either way for `idle`.
+async fn relay(client: TcpStream, upstream: TcpStream, buf: usize, idle: std::time::Duration) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let start = tokio::time::Instant::now();
+    let last = AtomicU64::new(0);
+    let touch = || last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    let (cr, cw) = client.into_split();
+    let (ur, uw) = upstream.into_split();
+    let pump = |mut from: tokio::net::tcp::OwnedReadHalf,
+                mut to: tokio::net::tcp::OwnedWriteHalf| {
+        let touch = &touch;
+        async move {
+            let mut b = vec![0u8; buf];
+            loop {
+                match from.read(&mut b).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if to.write_all(&b[..n]).await.is_err() {
+                            break;
+                        }
+                        touch();
+                    }
+                }
+            }
+            let _ = to.shutdown().await;
+        }
+    };
+    let both = async {
+        tokio::join!(pump(cr, uw), pump(ur, cw));
+    };
+    let watchdog = async {
+        loop {
+            tokio::time::sleep(idle / 4).await;
+            let quiet = start.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
+            if quiet >= idle.as_millis() as u64 {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        () = both => {}
+        () = watchdog => tracing::debug!("egress tunnel closed after {idle:?} idle"),
+    }
+    // Both pumps (and with them the four halves) are dropped here: the connections
+    // close.
 }
 
 /// The request head sent upstream for a plain-HTTP request: origin-form target,

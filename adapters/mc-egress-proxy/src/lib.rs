@@ -89,6 +89,9 @@ pub struct ProxyConfig {
     /// 64 KiB ~1.0–1.2, 256 KiB ~2.0; the default, 64 KiB, keeps 1,000 open tunnels
     /// at 128 MiB.
     pub relay_buffer: usize,
+    /// An open tunnel or relayed request with no bytes either way for this long is
+    /// closed (smokescreen's idle timeout; default 5 minutes).
+    pub idle_timeout: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -100,6 +103,7 @@ impl Default for ProxyConfig {
             resolve_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             relay_buffer: 64 * 1024,
+            idle_timeout: Duration::from_secs(300),
         }
     }
 }

@@ -78,6 +78,10 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
+    rig_with(|c| c).await
+}
+
+async fn rig_with(tune: impl FnOnce(ProxyConfig) -> ProxyConfig) -> Rig {
     let api = upstream().await;
     let attacker = upstream().await;
     let local: IpAddr = LOCAL.parse().unwrap();
@@ -101,10 +105,10 @@ async fn rig() -> Rig {
         .unwrap();
     // The test servers live on loopback; open exactly 127.0.0.1 for names that the
     // allowlist admits. Everything else in the special-purpose ranges stays denied.
-    let config = ProxyConfig {
+    let config = tune(ProxyConfig {
         addresses: AddressPolicy::new().allow_range("127.0.0.1/32".parse().unwrap()),
         ..ProxyConfig::default()
-    };
+    });
     let proxy = EgressProxy::new(
         registry.clone(),
         flags.clone(),
@@ -475,4 +479,27 @@ async fn malformed_and_oversized_heads_are_refused() {
     let (_, resp) = send(&rig, &big).await;
     assert_eq!(status(&resp), 431, "{resp}");
     assert!(rig.resolver.asked().is_empty());
+}
+
+#[tokio::test]
+async fn idle_tunnels_are_closed() {
+    let rig = rig_with(|c| ProxyConfig {
+        idle_timeout: std::time::Duration::from_millis(300),
+        ..c
+    })
+    .await;
+    let (mut s, resp) = connect(&rig, &format!("api.example.com:{}", rig.api.addr.port())).await;
+    assert_eq!(status(&resp), 200, "{resp}");
+    s.write_all(b"PING\n").await.unwrap();
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"PONG\n");
+    // Now silence: the proxy closes the tunnel (the guard only keeps a broken proxy
+    // from hanging the test).
+    let mut rest = [0u8; 16];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut rest))
+        .await
+        .expect("the idle tunnel was not closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "EOF after the idle timeout");
 }
