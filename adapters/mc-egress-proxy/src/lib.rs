@@ -86,8 +86,8 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// The relay buffer of an open tunnel, per direction (at least 1 KiB). Memory per
     /// tunnel is twice this. On loopback (benches/proxy.rs) 8 KiB relayed ~0.9 GiB/s,
-    /// 64 KiB ~1.0–1.2, 256 KiB ~2.0; the default, 64 KiB, keeps 1,000 open tunnels
-    /// at 128 MiB.
+    /// 64 KiB ~1.0–1.2, 256 KiB ~1.9–2.0; the default, 64 KiB, keeps 1,000 open
+    /// tunnels at 128 MiB.
     pub relay_buffer: usize,
     /// An open tunnel or relayed request with no bytes either way for this long is
     /// closed (smokescreen's idle timeout; default 5 minutes).
