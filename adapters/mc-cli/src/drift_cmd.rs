@@ -76,16 +76,19 @@ pub fn run(args: DriftArgs) -> ExitCode {
 }
 
 fn parse_interval(s: &str) -> anyhow::Result<Duration> {
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: u64 = n
+    let Some(unit) = s.chars().last() else {
+        bail!("--interval is empty: write 30s or 2m");
+    };
+    let n: u64 = s[..s.len() - unit.len_utf8()]
         .parse()
         .map_err(|_| anyhow!("--interval {s:?}: write 30s or 2m"))?;
     let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
+        's' => Some(n),
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
         _ => bail!("--interval {s:?}: the unit must be s, m or h"),
-    };
+    }
+    .ok_or_else(|| anyhow!("--interval {s:?} is too long"))?;
     if secs == 0 {
         bail!("--interval must be longer than zero");
     }
@@ -286,4 +289,28 @@ fn write_proposals(dir: &Path, proposer: &MemoryChangeProposer) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_interval;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("2m").unwrap().as_secs(), 120);
+        assert_eq!(parse_interval("30s").unwrap().as_secs(), 30);
+        for bad in [
+            "",
+            "2",
+            "m",
+            "0m",
+            "2µ",
+            "µ",
+            "-1m",
+            "99999999999999999999h",
+            "18446744073709551615h",
+        ] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
 }
