@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::{Duration, Month, OffsetDateTime, PrimitiveDateTime};
 
 /// The longest period accepted: a hundred years.
 const MAX_YEARS: u32 = 100;
@@ -76,24 +76,30 @@ impl Ttl {
         }
     }
 
-    /// When an object last modified at `t` expires.
+    /// When an object last modified at `t` expires. Saturates at the latest time the
+    /// `time` crate represents (a bogus far-future last-modified time never expires,
+    /// the safe side for retention) instead of overflowing.
     pub fn expiry(&self, t: OffsetDateTime) -> OffsetDateTime {
+        let far_future = || PrimitiveDateTime::MAX.assume_utc();
         let n = i64::from(self.count);
+        let add = |d: Duration| t.checked_add(d).unwrap_or_else(far_future);
         match self.unit {
-            Unit::Minutes => t + Duration::minutes(n),
-            Unit::Hours => t + Duration::hours(n),
-            Unit::Days => t + Duration::days(n),
-            Unit::Weeks => t + Duration::weeks(n),
+            Unit::Minutes => add(Duration::minutes(n)),
+            Unit::Hours => add(Duration::hours(n)),
+            Unit::Days => add(Duration::days(n)),
+            Unit::Weeks => add(Duration::weeks(n)),
             Unit::Years => {
-                let year = t.year() + self.count as i32;
+                let year = t.year().saturating_add(self.count as i32);
                 match t.replace_year(year) {
                     Ok(x) => x,
                     // 29 February in a year without one: the day after 28 February.
-                    Err(_) => t
+                    Err(_) if t.month() == Month::February && t.day() == 29 => t
                         .replace_day(28)
                         .and_then(|x| x.replace_year(year))
-                        .map(|x| x + Duration::days(1))
-                        .unwrap_or(t),
+                        .ok()
+                        .and_then(|x| x.checked_add(Duration::days(1)))
+                        .unwrap_or_else(far_future),
+                    Err(_) => far_future(),
                 }
             }
         }
@@ -205,6 +211,16 @@ mod tests {
         fn parse_never_panics_and_round_trips(s in "\\PC{0,12}") {
             if let Ok(t) = s.parse::<Ttl>() {
                 prop_assert_eq!(t.to_string().parse::<Ttl>().unwrap(), t);
+            }
+        }
+
+        #[test]
+        fn expiry_never_panics_and_never_comes_before(
+            secs in -377_705_116_800i64..=253_402_300_799i64,
+            s in "[1-9][0-9]{0,5}[mhdwy]",
+        ) {
+            if let (Ok(t), Ok(ttl)) = (OffsetDateTime::from_unix_timestamp(secs), s.parse::<Ttl>()) {
+                prop_assert!(ttl.expiry(t) >= t);
             }
         }
 

@@ -308,7 +308,9 @@ async fn relay(client: TcpStream, upstream: TcpStream, buf: usize, idle: std::ti
     let watchdog = async {
         loop {
             tokio::time::sleep(idle / 4).await;
-            let quiet = start.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
+            // A pump may have stored a later time than this read of the clock.
+            let quiet =
+                (start.elapsed().as_millis() as u64).saturating_sub(last.load(Ordering::Relaxed));
             if quiet >= idle.as_millis() as u64 {
                 break;
             }
