@@ -136,6 +136,34 @@ impl BlobStore for Retaining {
         self.inner.delete(key).await
     }
 
+    /// Guards each key (a HEAD only for kinds with a floor), then deletes the allowed
+    /// ones in one batch below; one result per key, in order.
+    async fn delete_many(&self, keys: &[BlobKey]) -> Vec<Result<(), BlobError>> {
+        let mut out: Vec<Option<Result<(), BlobError>>> = Vec::with_capacity(keys.len());
+        let mut allowed = Vec::new();
+        for k in keys {
+            match self.guard(k).await {
+                Ok(()) => {
+                    allowed.push(k.clone());
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        let mut below = self.inner.delete_many(&allowed).await.into_iter();
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    below.next().unwrap_or_else(|| {
+                        Err(BlobError::Backend(
+                            "batch delete returned too few results".into(),
+                        ))
+                    })
+                })
+            })
+            .collect()
+    }
+
     async fn signed_get_url(
         &self,
         key: &BlobKey,

@@ -14,6 +14,7 @@
 //! the result is written. So every deletion is in a signed manifest, and a manifest
 //! never claims a deletion that did not happen.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mc_core::audit::{AuditActor, AuditSubject, NewAuditEvent};
@@ -32,6 +33,9 @@ pub const PAYLOAD_TYPE: &str = "application/vnd.mc.deletion-manifest+json";
 
 /// The audit event type of a janitor run.
 pub const PURGE_EVENT: &str = "mc.lifecycle.purge";
+
+/// Objects deleted per `delete_many` call (S3's DeleteObjects takes up to 1,000).
+const DELETE_BATCH: usize = 1000;
 
 /// The blob kind under which manifests are kept.
 pub const MANIFEST_KIND: &str = "deletion-manifests";
@@ -230,7 +234,7 @@ fn check_run_id(run_id: &str) -> Result<(), LifecycleError> {
     }
 }
 
-/// Whether `now` (a HEAD) is still the object a plan listed. Stores report
+/// Whether `now` (from a listing) is still the object a plan listed. Stores report
 /// last-modified times at different precisions on different calls (S3: milliseconds
 /// in a LIST, whole seconds in a HEAD's `Last-Modified`), so times are compared to the
 /// second, together with the size. A rewrite of an expired object within the second
@@ -411,28 +415,42 @@ impl Janitor {
         mut plan: DeletionManifest,
         plan_bytes: &[u8],
     ) -> Result<(BlobKey, DeletionManifest), LifecycleError> {
-        for e in &mut plan.entries {
+        // What is there now, in one listing: an object must still be the one the plan
+        // listed (a rewrite since is new data, kept). Then the rest is deleted in
+        // batches (S3's DeleteObjects through `delete_many`).
+        let now: BTreeMap<String, BlobMeta> = self
+            .blobs
+            .list(&BlobKey::prefix(&plan.tenant, &plan.kind))
+            .await?
+            .into_iter()
+            .map(|m| (m.key.as_str().to_string(), m))
+            .collect();
+        let mut doomed: Vec<(usize, BlobKey)> = Vec::new();
+        for (i, e) in plan.entries.iter_mut().enumerate() {
             let key = BlobKey::new(e.key.clone()).map_err(|err| LifecycleError::Manifest {
                 reason: format!("plan entry {}: {err}", e.key),
             })?;
-            // The object must still be the one that expired: a rewrite since the
-            // plan made it new data, which is kept.
-            let outcome = match self.blobs.head(&key).await {
-                Err(BlobError::NotFound { .. }) => Outcome::AlreadyGone,
-                Err(err) => Outcome::Failed {
-                    error: err.to_string(),
-                },
-                Ok(now) if !same_object(&now, e) => Outcome::SkippedModified {
-                    last_modified: now.last_modified,
-                },
-                Ok(_) => match self.blobs.delete(&key).await {
+            match now.get(&e.key) {
+                None => e.outcome = Some(Outcome::AlreadyGone),
+                Some(m) if !same_object(m, e) => {
+                    e.outcome = Some(Outcome::SkippedModified {
+                        last_modified: m.last_modified,
+                    });
+                }
+                Some(_) => doomed.push((i, key)),
+            }
+        }
+        for batch in doomed.chunks(DELETE_BATCH) {
+            let keys: Vec<BlobKey> = batch.iter().map(|(_, k)| k.clone()).collect();
+            let results = self.blobs.delete_many(&keys).await;
+            for ((i, _), r) in batch.iter().zip(results) {
+                plan.entries[*i].outcome = Some(match r {
                     Ok(()) => Outcome::Deleted,
                     Err(err) => Outcome::Failed {
                         error: err.to_string(),
                     },
-                },
-            };
-            e.outcome = Some(outcome);
+                });
+            }
         }
         let deleted = plan
             .entries

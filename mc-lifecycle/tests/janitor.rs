@@ -264,6 +264,16 @@ async fn receipts_are_kept_seven_years_and_immutable_until_then() {
         .await
         .unwrap();
     guarded.delete(&log).await.unwrap();
+    // A batch mixing both: the log goes, the receipt is refused, results in order.
+    guarded
+        .put(&log, Bytes::from_static(b"x"), PutMode::Create)
+        .await
+        .unwrap();
+    let results = guarded.delete_many(&[receipt.clone(), log.clone()]).await;
+    assert!(matches!(results[0], Err(BlobError::Retained { .. })));
+    assert!(results[1].is_ok());
+    assert!(guarded.head(&log).await.is_err());
+    assert!(guarded.head(&receipt).await.is_ok());
     // After seven calendar years the janitor deletes it.
     clock.set(datetime!(2032-01-01 03:00 UTC));
     let r = janitor
