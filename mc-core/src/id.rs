@@ -178,6 +178,13 @@ validated_id!(
 );
 
 validated_id!(
+    /// A task's id within its workflow manifest (`fetch`): ASCII letters, digits, `-`,
+    /// `_`, `.`, starting with a letter or digit, at most 128 bytes.
+    TaskId, field = "task_id", max = 128, allowed = "A-Z a-z 0-9 - _ . (first: alphanumeric)",
+    ok = token_char, first = token_first
+);
+
+validated_id!(
     /// The subject of an actor (`alice@company`, an OAuth `sub`): ASCII letters,
     /// digits and `-_.@+:|`, at most 256 bytes.
     ActorId, field = "actor", max = 256, allowed = "A-Z a-z 0-9 - _ . @ + : | (first: alphanumeric)",

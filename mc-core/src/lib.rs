@@ -67,7 +67,7 @@ pub use drift::{
 };
 pub use execution::{Digest, Execution, ExecutionState};
 pub use flag::Flag;
-pub use id::{ActorId, ExecutionId, IdError, IdempotencyKey, TenantId};
+pub use id::{ActorId, ExecutionId, IdError, IdempotencyKey, TaskId, TenantId};
 pub use memory::{
     MemoryBlobStore, MemoryChangeProposer, MemoryDriftSource, MemoryFlagStore, MemoryPager,
     MemoryStore,

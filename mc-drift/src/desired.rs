@@ -52,28 +52,9 @@ pub fn from_kube_yaml(path: &str, text: &str) -> Result<Vec<DesiredObject>, Drif
         if v.is_null() {
             continue;
         }
-        let kind = v
-            .get("kind")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("no kind".into()))?
-            .to_string();
-        let meta = v.get("metadata");
-        let name = meta
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("no metadata.name".into()))?
-            .to_string();
-        let namespace = meta
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let object = kube_object(v).map_err(bad)?;
         out.push(DesiredObject {
-            object: LiveObject {
-                kind,
-                namespace,
-                name,
-                body: v,
-            },
+            object,
             origin: Some(Origin {
                 path: path.to_string(),
                 doc,
@@ -81,6 +62,35 @@ pub fn from_kube_yaml(path: &str, text: &str) -> Result<Vec<DesiredObject>, Drif
         });
     }
     Ok(out)
+}
+
+/// One Kubernetes object (a parsed document, or an item of a `List`) as a
+/// [`LiveObject`]: kind from `kind`, name and namespace from `metadata`.
+///
+/// # Errors
+/// The reason, when `kind` or `metadata.name` is missing.
+pub fn kube_object(v: Value) -> Result<LiveObject, String> {
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or("no kind")?
+        .to_string();
+    let meta = v.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .ok_or("no metadata.name")?
+        .to_string();
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(LiveObject {
+        kind,
+        namespace,
+        name,
+        body: v,
+    })
 }
 
 /// Reads Terraform state (format version 4): every managed resource instance becomes

@@ -30,7 +30,7 @@ mod detector;
 mod diff;
 mod propose;
 
-pub use desired::{DesiredObject, Origin, from_kube_yaml, from_terraform_state};
+pub use desired::{DesiredObject, Origin, from_kube_yaml, from_terraform_state, kube_object};
 pub use detector::{DetectorParts, DriftDetector, FINDINGS_METRIC, OPEN_METRIC, ScanReport};
 pub use diff::{
     Change, DiffRules, FieldDiff, Finding, ObjectId, PathRule, Severity, diff_object, find_drift,

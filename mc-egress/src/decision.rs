@@ -4,11 +4,11 @@ use std::fmt;
 use std::net::IpAddr;
 
 use mc_core::audit::{AuditActor, AuditSubject, NewAuditEvent};
-use mc_core::{ActorId, ExecutionId, TenantId};
+use mc_core::{ActorId, ExecutionId, TaskId, TenantId};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{Destination, TaskId};
+use crate::Destination;
 
 /// The audit event type of a call the egress policy blocked (or, in shadow mode,
 /// would have blocked).
@@ -219,12 +219,7 @@ impl Blocked {
 
     /// Counts the call in [`BLOCK_METRIC`].
     pub fn count(&self) {
-        metrics::counter!(
-            BLOCK_METRIC,
-            "mode" => self.mode.as_str(),
-            "reason" => self.reason.code()
-        )
-        .increment(1);
+        count_block(self.mode, &self.reason);
     }
 }
 
@@ -252,6 +247,13 @@ impl fmt::Display for Blocked {
             self.mode.as_str()
         )
     }
+}
+
+/// Counts one blocked call in [`BLOCK_METRIC`] (also for calls with no task to
+/// record them under, such as unknown credentials).
+pub fn count_block(mode: Mode, reason: &DenyReason) {
+    metrics::counter!(BLOCK_METRIC, "mode" => mode.as_str(), "reason" => reason.code())
+        .increment(1);
 }
 
 /// Checks a parsed destination against a task's allowlist in `mode`.

@@ -49,15 +49,16 @@ mod policy;
 
 pub use addr::AddressPolicy;
 pub use decision::{
-    BLOCK_METRIC, Blocked, DenyReason, EGRESS_BLOCKED, Mode, TaskRef, Verdict, decide,
+    BLOCK_METRIC, Blocked, DenyReason, EGRESS_BLOCKED, Mode, TaskRef, Verdict, count_block, decide,
 };
 pub use dest::{Destination, DestinationError};
 pub use host::{Host, HostError, canonical_ip, normalize_name};
 pub use ipnet::IpNet;
+pub use mc_core::TaskId;
 pub use note::{
     DisclosureNote, MAX_LISTED, NOTE_NAME, NoteEntry, NoteError, write_disclosure_note,
 };
-pub use policy::{AllowRule, HostPattern, TaskEgress, TaskId, WorkflowEgress};
+pub use policy::{AllowRule, HostPattern, TaskEgress, WorkflowEgress};
 
 /// Errors reading an egress policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -20,54 +20,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
+use mc_core::TaskId;
+use serde::Deserialize;
 
 use crate::decision::DenyReason;
 use crate::host::{Host, HostError, canonical_ip, normalize_name};
 use crate::{Destination, EgressError};
-
-/// A task's id within its workflow manifest: ASCII letters, digits, `-`, `_`, `.`,
-/// starting with a letter or digit, at most 128 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct TaskId(String);
-
-impl TaskId {
-    /// Checks `id`.
-    ///
-    /// # Errors
-    /// [`EgressError::Invalid`] naming the field `task id`.
-    pub fn new(id: impl Into<String>) -> Result<Self, EgressError> {
-        let id = id.into();
-        let ok = !id.is_empty()
-            && id.len() <= 128
-            && id.as_bytes()[0].is_ascii_alphanumeric()
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if ok {
-            Ok(TaskId(id))
-        } else {
-            Err(EgressError::Invalid {
-                path: "task id".into(),
-                reason: format!(
-                    "{id:?} is not a task id (1-128 bytes of A-Z a-z 0-9 - _ ., starting alphanumeric)"
-                ),
-            })
-        }
-    }
-
-    /// The id as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Which hosts a rule covers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -242,12 +200,9 @@ impl WorkflowEgress {
             yaml_serde::from_str(yaml).map_err(|e| EgressError::Yaml(e.to_string()))?;
         let mut tasks = BTreeMap::new();
         for (ti, task) in doc.tasks.into_iter().enumerate() {
-            let id = TaskId::new(task.id).map_err(|e| match e {
-                EgressError::Invalid { reason, .. } => EgressError::Invalid {
-                    path: format!("tasks[{ti}].id"),
-                    reason,
-                },
-                e => e,
+            let id = TaskId::new(task.id).map_err(|e| EgressError::Invalid {
+                path: format!("tasks[{ti}].id"),
+                reason: e.to_string(),
             })?;
             let mut egress = TaskEgress::default();
             if let Some(section) = task.egress {

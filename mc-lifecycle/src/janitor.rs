@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use mc_core::audit::{AuditActor, AuditSubject, NewAuditEvent};
 use mc_core::{
-    ActorId, AuditLog, BlobError, BlobKey, BlobMeta, BlobStore, Clock, PutMode, TenantId,
+    ActorId, AuditLog, BlobError, BlobKey, BlobMeta, BlobStore, Clock, ExecutionId, PutMode,
+    TenantId,
 };
 use mc_evidence::{Envelope, EvidenceKey};
 use serde::{Deserialize, Serialize};
@@ -208,30 +209,16 @@ impl std::fmt::Debug for Janitor {
     }
 }
 
+/// A run's manifest key. The run id takes the execution's place in the blob layout
+/// (`tenants/{tenant}/deletion-manifests/{run_id}/{name}`), so it follows the execution
+/// id's rules (1–128 bytes of `A-Z a-z 0-9 - _ .`, starting alphanumeric).
 fn manifest_key(tenant: &TenantId, run_id: &str, name: &str) -> Result<BlobKey, LifecycleError> {
-    BlobKey::new(format!("tenants/{tenant}/{MANIFEST_KIND}/{run_id}/{name}")).map_err(|e| {
-        LifecycleError::InvalidRunId {
-            run_id: run_id.to_string(),
-            reason: e.to_string(),
-        }
-    })
-}
-
-fn check_run_id(run_id: &str) -> Result<(), LifecycleError> {
-    let ok = !run_id.is_empty()
-        && run_id.len() <= 128
-        && run_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && run_id.as_bytes()[0].is_ascii_alphanumeric();
-    if ok {
-        Ok(())
-    } else {
-        Err(LifecycleError::InvalidRunId {
-            run_id: run_id.chars().take(64).collect(),
-            reason: "1-128 bytes of A-Z a-z 0-9 - _ ., starting alphanumeric".into(),
-        })
-    }
+    let invalid = |reason: String| LifecycleError::InvalidRunId {
+        run_id: run_id.chars().take(64).collect(),
+        reason,
+    };
+    let run = ExecutionId::new(run_id).map_err(|e| invalid(e.to_string()))?;
+    BlobKey::for_execution(tenant, MANIFEST_KIND, &run, name).map_err(|e| invalid(e.to_string()))
 }
 
 /// Whether `now` (from a listing) is still the object a plan listed. Stores report
@@ -299,7 +286,7 @@ impl Janitor {
                 start.minute()
             ),
         };
-        check_run_id(&run_id)?;
+        let plan_key = manifest_key(tenant, &run_id, "plan.dsse.json")?;
         let _span = tracing::info_span!("lifecycle.purge", %tenant, kind, %run_id).entered();
         let recovered = if opts.dry_run {
             Vec::new()
@@ -348,7 +335,6 @@ impl Janitor {
             entries,
             plan_sha256: None,
         };
-        let plan_key = manifest_key(tenant, &run_id, "plan.dsse.json")?;
         let plan_bytes = plan.sign(&self.key);
         match self
             .blobs

@@ -14,7 +14,7 @@ use mc_core::{
 };
 use mc_drift::{
     Change, DesiredObject, DetectorParts, DiffRules, DriftDetector, PathRule, from_kube_yaml,
-    from_terraform_state,
+    from_terraform_state, kube_object,
 };
 
 /// Arguments of `mc drift`.
@@ -130,30 +130,21 @@ fn read_live(path: &Path) -> Result<Vec<LiveObject>, StoreError> {
         return Ok(list);
     }
     let mut out = Vec::new();
-    let mut docs: Vec<serde_json::Value> = Vec::new();
-    for de in yaml_serde::Deserializer::from_str(&text) {
+    for (doc, de) in yaml_serde::Deserializer::from_str(&text).enumerate() {
         let v: serde_json::Value =
             serde::Deserialize::deserialize(de).map_err(|e| bad(e.to_string()))?;
-        match v.get("items").and_then(|i| i.as_array()) {
-            Some(items)
-                if v.get("kind").and_then(|k| k.as_str()) == Some("List")
-                    || v.get("kind")
-                        .and_then(|k| k.as_str())
-                        .is_some_and(|k| k.ends_with("List")) =>
-            {
-                docs.extend(items.iter().cloned());
-            }
-            _ if v.is_null() => {}
-            _ => docs.push(v),
+        let is_list = v
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .is_some_and(|k| k.ends_with("List"));
+        let items = match (is_list, v.get("items").and_then(|i| i.as_array())) {
+            (true, Some(items)) => items.clone(),
+            _ if v.is_null() => continue,
+            _ => vec![v],
+        };
+        for item in items {
+            out.push(kube_object(item).map_err(|e| bad(format!("document {doc}: {e}")))?);
         }
-    }
-    let yaml = docs
-        .iter()
-        .map(|d| yaml_serde::to_string(d).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("---\n");
-    for d in from_kube_yaml(&path.display().to_string(), &yaml).map_err(|e| bad(e.to_string()))? {
-        out.push(d.object);
     }
     Ok(out)
 }

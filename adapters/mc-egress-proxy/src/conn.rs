@@ -158,7 +158,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: Sock
     };
     let Some(reg) = presented_token(&head).and_then(|t| shared.registry.lookup(&t)) else {
         tracing::info!(%peer, "egress proxy: request without valid task credentials");
-        metrics_unknown_task();
+        mc_egress::count_block(Mode::Enforce, &DenyReason::UnknownTask);
         respond(
             &mut client,
             "407 Proxy Authentication Required",
@@ -403,9 +403,4 @@ async fn record(shared: &Shared, reg: &Registered, target: &str, verdict: &Verdi
     if let Err(e) = shared.audit.append(blocked.to_audit_event()).await {
         tracing::error!(error = %e, tenant = %reg.who.tenant, "egress block could not be audited");
     }
-}
-
-fn metrics_unknown_task() {
-    metrics::counter!(mc_egress::BLOCK_METRIC, "mode" => "enforce", "reason" => "unknown_task")
-        .increment(1);
 }

@@ -110,7 +110,7 @@ impl Default for ProxyConfig {
 
 /// The proxy, before it listens.
 pub struct EgressProxy {
-    shared: Arc<conn::Shared>,
+    shared: conn::Shared,
 }
 
 impl std::fmt::Debug for EgressProxy {
@@ -131,23 +131,21 @@ impl EgressProxy {
         resolver: Arc<dyn Resolve>,
     ) -> Self {
         EgressProxy {
-            shared: Arc::new(conn::Shared {
+            shared: conn::Shared {
                 registry,
                 flags,
                 audit,
                 clock,
                 resolver,
                 config: ProxyConfig::default(),
-            }),
+            },
         }
     }
 
     /// Replaces the configuration (builder style).
     #[must_use]
     pub fn with_config(mut self, config: ProxyConfig) -> Self {
-        if let Some(s) = Arc::get_mut(&mut self.shared) {
-            s.config = config;
-        }
+        self.shared.config = config;
         self
     }
 
@@ -160,7 +158,7 @@ impl EgressProxy {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (stop_tx, mut stop_rx) = watch::channel(false);
-        let shared = self.shared;
+        let shared = Arc::new(self.shared);
         let join = tokio::spawn(async move {
             loop {
                 tokio::select! {
