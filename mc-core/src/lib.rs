@@ -50,6 +50,7 @@ pub mod execution;
 pub mod flag;
 pub mod id;
 pub mod memory;
+pub mod retention;
 pub mod signed_url;
 pub mod stepup;
 pub mod store;
@@ -72,6 +73,7 @@ pub use memory::{
     MemoryBlobStore, MemoryChangeProposer, MemoryDriftSource, MemoryFlagStore, MemoryPager,
     MemoryStore,
 };
+pub use retention::{RetentionCommit, RetentionStore};
 pub use stepup::{StepUpBinding, StepUpError, StepUpGrant, StepUpVerifier};
 pub use store::{
     ActionCommit, AuditLog, CommitResult, Cursor, ExecutionQuery, ExecutionStore, FlagStore,

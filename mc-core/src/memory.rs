@@ -19,6 +19,7 @@ use crate::drift::{
 use crate::execution::Execution;
 use crate::flag::Flag;
 use crate::id::{ExecutionId, IdempotencyKey, TenantId};
+use crate::retention::{RetentionCommit, RetentionStore, show};
 use crate::signed_url::{SignedUrlError, UrlSigner};
 use crate::store::{
     ActionCommit, AuditLog, CommitResult, Cursor, ExecutionQuery, ExecutionStore, FlagStore,
@@ -37,6 +38,7 @@ struct State {
     by_time: HashMap<TenantId, BTreeSet<(OffsetDateTime, ExecutionId)>>,
     audit: HashMap<TenantId, Vec<AuditEvent>>,
     idempotency: HashMap<(TenantId, IdempotencyKey), IdempotencyRecord>,
+    retention: HashMap<TenantId, BTreeMap<String, String>>,
 }
 
 impl State {
@@ -269,6 +271,49 @@ impl AuditLog for MemoryStore {
             .audit
             .get(tenant)
             .and_then(|c| c.last().cloned()))
+    }
+}
+
+/// Overrides live beside the audit chain under one lock, so a change and its event
+/// are applied together.
+#[async_trait]
+impl RetentionStore for MemoryStore {
+    async fn overrides(&self, tenant: &TenantId) -> Result<BTreeMap<String, String>, StoreError> {
+        Ok(lock(&self.state)
+            .retention
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn commit_override(&self, commit: RetentionCommit) -> Result<AuditEvent, StoreError> {
+        commit.validate()?;
+        let mut st = lock(&self.state);
+        let current = st
+            .retention
+            .get(&commit.tenant)
+            .and_then(|o| o.get(&commit.kind))
+            .cloned();
+        if current != commit.expected {
+            return Err(StoreError::Conflict {
+                what: commit.what(),
+                expected: show(commit.expected.as_deref()),
+                actual: show(current.as_deref()),
+            });
+        }
+        let overrides = st.retention.entry(commit.tenant.clone()).or_default();
+        match commit.ttl {
+            Some(ttl) => {
+                overrides.insert(commit.kind, ttl);
+            }
+            None => {
+                overrides.remove(&commit.kind);
+                if overrides.is_empty() {
+                    st.retention.remove(&commit.tenant);
+                }
+            }
+        }
+        Ok(st.append(commit.event))
     }
 }
 
@@ -565,6 +610,11 @@ mod conformance {
     #[tokio::test]
     async fn memory_store_passes_audit_log_conformance() {
         testkit::audit_log_conformance(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_store_passes_retention_store_conformance() {
+        testkit::retention_store_conformance(&MemoryStore::new()).await;
     }
 
     #[tokio::test]

@@ -62,6 +62,17 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A compare-and-set write found another value than the one the writer read
+    /// (someone else changed it first); read again and retry.
+    #[error("{what} was changed concurrently (expected {expected}, found {actual})")]
+    Conflict {
+        /// What was written (`retention override acme/logs`).
+        what: String,
+        /// The value the writer read.
+        expected: String,
+        /// The value now stored.
+        actual: String,
+    },
     /// The backing service cannot be reached; retrying later may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -766,3 +766,159 @@ pub async fn blob_store_conformance<B: BlobStore + ?Sized>(store: &B) {
             .is_empty()
     );
 }
+
+fn override_commit(
+    t: &TenantId,
+    kind: &str,
+    expected: Option<&str>,
+    ttl: Option<&str>,
+) -> crate::retention::RetentionCommit {
+    crate::retention::RetentionCommit {
+        tenant: t.clone(),
+        kind: kind.to_string(),
+        expected: expected.map(str::to_string),
+        ttl: ttl.map(str::to_string),
+        event: NewAuditEvent {
+            id: None,
+            kind: "mc.lifecycle.override".to_string(),
+            actor: crate::audit::AuditActor {
+                sub: actor(),
+                tenant: t.clone(),
+            },
+            subject: crate::audit::AuditSubject {
+                execution_id: None,
+                resource: Some(format!("retention/{kind}")),
+            },
+            data: serde_json::json!({ "kind": kind, "ttl": ttl, "previous": expected }),
+            ts: T0,
+        },
+    }
+}
+
+/// Retention override rules: none at first; set, replace and clear, each with its
+/// audit event in the tenant's chain (both or neither); compare-and-set against the
+/// value the writer read; per tenant; of concurrent writers that read the same value
+/// exactly one wins; invalid input writes nothing.
+pub async fn retention_store_conformance<S>(store: &S)
+where
+    S: crate::retention::RetentionStore + AuditLog + ?Sized,
+{
+    let a = tenant("conf-retention-a");
+    let b = tenant("conf-retention-b");
+    assert!(store.overrides(&a).await.expect("read").is_empty());
+
+    let ev = store
+        .commit_override(override_commit(&a, "logs", None, Some("30d")))
+        .await
+        .expect("set");
+    assert_eq!(ev.kind, "mc.lifecycle.override");
+    assert_eq!(ev.seq, 1, "the change's event starts the tenant's chain");
+    let read = store.overrides(&a).await.expect("read");
+    assert_eq!(read.get("logs").map(String::as_str), Some("30d"));
+    assert!(
+        store.overrides(&b).await.expect("read b").is_empty(),
+        "overrides are per tenant"
+    );
+
+    // Compare-and-set: a writer that read "none" cannot replace "30d".
+    let stale = store
+        .commit_override(override_commit(&a, "logs", None, Some("7d")))
+        .await;
+    assert!(
+        matches!(&stale, Err(StoreError::Conflict { expected, actual, .. })
+            if expected == "none" && actual == "30d"),
+        "stale writer refused: {stale:?}"
+    );
+    assert_eq!(
+        audit_len(store, &a).await,
+        1,
+        "a refused change has no event"
+    );
+
+    store
+        .commit_override(override_commit(&a, "logs", Some("30d"), Some("14d")))
+        .await
+        .expect("replace");
+    store
+        .commit_override(override_commit(&a, "receipts", None, Some("10y")))
+        .await
+        .expect("another kind");
+    let read = store.overrides(&a).await.expect("read");
+    assert_eq!(read.len(), 2);
+    assert_eq!(read["logs"], "14d");
+    assert_eq!(read["receipts"], "10y");
+
+    // Invalid input: nothing written.
+    let foreign = crate::retention::RetentionCommit {
+        tenant: a.clone(),
+        ..override_commit(&b, "logs", None, Some("1d"))
+    };
+    assert!(matches!(
+        store.commit_override(foreign).await,
+        Err(StoreError::InvalidInput { field: "event", .. })
+    ));
+    for bad_kind in ["", "Logs", "../x", &"k".repeat(65)] {
+        assert!(
+            matches!(
+                store
+                    .commit_override(override_commit(&a, bad_kind, None, Some("1d")))
+                    .await,
+                Err(StoreError::InvalidInput { field: "kind", .. })
+            ),
+            "kind {bad_kind:?} refused"
+        );
+    }
+    for bad_ttl in ["", "1 d", &"9".repeat(33)] {
+        assert!(matches!(
+            store
+                .commit_override(override_commit(&a, "audit", None, Some(bad_ttl)))
+                .await,
+            Err(StoreError::InvalidInput { field: "ttl", .. })
+        ));
+    }
+    assert!(store.overrides(&b).await.expect("read b").is_empty());
+    assert_eq!(audit_len(store, &a).await, 3);
+
+    // Clearing: the default applies again; clearing what is not there conflicts.
+    store
+        .commit_override(override_commit(&a, "logs", Some("14d"), None))
+        .await
+        .expect("clear");
+    let read = store.overrides(&a).await.expect("read");
+    assert_eq!(read.len(), 1);
+    assert!(!read.contains_key("logs"));
+    assert!(matches!(
+        store
+            .commit_override(override_commit(&a, "logs", Some("14d"), None))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // Eight writers that all read "none" for b's logs: exactly one wins.
+    let ttls: Vec<String> = (1..=8).map(|d| format!("{d}d")).collect();
+    let futs = ttls
+        .iter()
+        .map(|ttl| store.commit_override(override_commit(&b, "logs", None, Some(ttl))));
+    let results = futures::future::join_all(futs).await;
+    let won: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one writer wins: {results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+        }
+    }
+    let read = store.overrides(&b).await.expect("read b");
+    assert_eq!(read["logs"], ttls[won[0]], "the winner's value is stored");
+    assert_eq!(
+        audit_len(store, &b).await,
+        1,
+        "only the winner has an event"
+    );
+    assert_eq!(store.verify(&a).await.expect("verify a"), 4);
+    assert_eq!(store.verify(&b).await.expect("verify b"), 1);
+}

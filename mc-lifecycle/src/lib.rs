@@ -7,8 +7,10 @@
 //!
 //! - [`Ttl`]: periods as written in configuration (`90d`, `7y`, `12h`), calendar years.
 //! - [`Retention`]: a rule per blob kind (default, bounds, [`Enforcement`]) and the
-//!   tenants' overrides, checked against the bounds ([`set_override_audited`] records
-//!   each change as an `mc.lifecycle.override` audit event).
+//!   tenants' overrides, checked against the bounds. Overrides are kept durably in a
+//!   `RetentionStore` (in memory, or PostgreSQL with `mc-postgres`):
+//!   [`set_override_audited`] changes one together with its `mc.lifecycle.override`
+//!   audit event, [`load_overrides`] reads them back for a janitor run.
 //! - [`Janitor`]: deletes a tenant's expired objects of one kind, with a signed plan
 //!   written before and a signed result after (DSSE, ed25519), finishes interrupted
 //!   runs, audits each run (`mc.lifecycle.purge`); [`verify_deletion_manifest`].
@@ -34,7 +36,7 @@ pub use rules::{Enforcement, KindRule, Retention};
 pub use ttl::{Ttl, TtlError};
 
 use mc_core::audit::{AuditActor, AuditSubject, NewAuditEvent};
-use mc_core::{ActorId, AuditLog, BlobError, StoreError, TenantId};
+use mc_core::{ActorId, BlobError, RetentionCommit, RetentionStore, StoreError, TenantId};
 use time::OffsetDateTime;
 
 /// The audit event type of a retention override change.
@@ -87,8 +89,20 @@ pub enum LifecycleError {
     /// The blob store failed.
     #[error(transparent)]
     Blob(#[from] BlobError),
-    /// The audit log failed.
-    #[error("audit log: {0}")]
+    /// A stored override that cannot be applied: not a period, or outside the kind's
+    /// bounds. Nothing is purged for the tenant on a value nobody can vouch for.
+    #[error("stored retention override {tenant}/{kind}: {reason}")]
+    StoredOverride {
+        /// The tenant.
+        tenant: String,
+        /// The kind.
+        kind: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The audit log or the retention store failed (a lost compare-and-set race is
+    /// [`StoreError::Conflict`]).
+    #[error("store: {0}")]
     Audit(#[from] StoreError),
 }
 
@@ -101,23 +115,33 @@ pub struct OverrideChange<'a> {
     pub actor: &'a ActorId,
     /// The blob kind.
     pub kind: &'a str,
-    /// The new period.
-    pub ttl: Ttl,
+    /// The new period; `None` removes the override (the kind's default applies).
+    pub ttl: Option<Ttl>,
     /// Why (recorded in the audit event).
     pub reason: &'a str,
 }
 
-/// Sets a tenant's retention override and records it as an `mc.lifecycle.override`
-/// event (`{kind, ttl, previous, reason}`) by the actor. The override is checked
-/// first and applied only once the event is in the chain, so every change in force
-/// is audited. Returns the period it replaced.
+/// How many times [`set_override_audited`] re-reads and retries after losing a
+/// compare-and-set race to another administrator.
+const OVERRIDE_ATTEMPTS: usize = 3;
+
+/// Sets (or, with `ttl: None`, removes) a tenant's retention override in `store`
+/// and records it as an `mc.lifecycle.override` event (`{kind, ttl, previous,
+/// reason}`; `ttl` is `null` for a removal) by the actor — one unit of work: the
+/// override is in force exactly when its event is in the tenant's chain.
+///
+/// The new period is checked against `retention`'s rule for the kind first. The
+/// change is compare-and-set against the override read just before, so `previous`
+/// in the event is exactly what it replaced; a lost race is re-read and retried.
+/// Returns the period in force before the change (the override, else the default).
 ///
 /// # Errors
-/// [`LifecycleError::NoRule`], [`LifecycleError::OverrideOutOfBounds`], or the audit
-/// log's error (then nothing changed).
+/// [`LifecycleError::NoRule`], [`LifecycleError::OverrideOutOfBounds`],
+/// [`LifecycleError::StoredOverride`] when the stored value cannot be read as a
+/// period, or the store's error — in every case nothing changed.
 pub async fn set_override_audited(
-    retention: &mut Retention,
-    audit: &dyn AuditLog,
+    retention: &Retention,
+    store: &dyn RetentionStore,
     change: OverrideChange<'_>,
     now: OffsetDateTime,
 ) -> Result<Ttl, LifecycleError> {
@@ -128,29 +152,95 @@ pub async fn set_override_audited(
         ttl,
         reason,
     } = change;
-    let mut next = retention.clone();
-    let previous = next.set_override(tenant, kind, ttl, now)?;
-    audit
-        .append(NewAuditEvent {
-            id: None,
-            kind: OVERRIDE_EVENT.to_string(),
-            actor: AuditActor {
-                sub: actor.clone(),
-                tenant: tenant.clone(),
+    let rule = match ttl {
+        Some(ttl) => retention.check_bounds(kind, ttl, now)?,
+        None => retention.rule(kind).ok_or_else(|| LifecycleError::NoRule {
+            kind: kind.to_string(),
+        })?,
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let stored = store.overrides(tenant).await?.remove(kind);
+        let previous = match &stored {
+            Some(text) => parse_stored(tenant, kind, text)?,
+            None => rule.default,
+        };
+        let commit = RetentionCommit {
+            tenant: tenant.clone(),
+            kind: kind.to_string(),
+            expected: stored,
+            ttl: ttl.map(|t| t.to_string()),
+            event: NewAuditEvent {
+                id: None,
+                kind: OVERRIDE_EVENT.to_string(),
+                actor: AuditActor {
+                    sub: actor.clone(),
+                    tenant: tenant.clone(),
+                },
+                subject: AuditSubject {
+                    execution_id: None,
+                    resource: Some(format!("retention/{kind}")),
+                },
+                data: serde_json::json!({
+                    "kind": kind,
+                    "ttl": ttl.map(|t| t.to_string()),
+                    "previous": previous.to_string(),
+                    "reason": reason,
+                }),
+                ts: now,
             },
-            subject: AuditSubject {
-                execution_id: None,
-                resource: Some(format!("retention/{kind}")),
-            },
-            data: serde_json::json!({
-                "kind": kind,
-                "ttl": ttl.to_string(),
-                "previous": previous.to_string(),
-                "reason": reason,
-            }),
-            ts: now,
+        };
+        match store.commit_override(commit).await {
+            Ok(_) => return Ok(previous),
+            Err(StoreError::Conflict { .. }) if attempt < OVERRIDE_ATTEMPTS => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn parse_stored(tenant: &TenantId, kind: &str, text: &str) -> Result<Ttl, LifecycleError> {
+    text.parse()
+        .map_err(|e: TtlError| LifecycleError::StoredOverride {
+            tenant: tenant.to_string(),
+            kind: kind.to_string(),
+            reason: e.to_string(),
         })
-        .await?;
+}
+
+/// Reads each tenant's overrides from `store` into `retention`, replacing what it held
+/// for those tenants. Every stored value is parsed and checked against the kind's
+/// current bounds: one that fails (an override stored before a bound was tightened,
+/// or written by another tool) is an error, never silently replaced by the default —
+/// the janitor must not purge on a period nobody set. Overrides of kinds without a
+/// rule are ignored (their objects are kept).
+///
+/// # Errors
+/// [`LifecycleError::StoredOverride`] naming the tenant and kind, or the store's error;
+/// `retention` is unchanged then.
+pub async fn load_overrides(
+    retention: &mut Retention,
+    store: &dyn RetentionStore,
+    tenants: &[TenantId],
+    now: OffsetDateTime,
+) -> Result<(), LifecycleError> {
+    let mut next = retention.clone();
+    for tenant in tenants {
+        next.clear_tenant(tenant);
+        for (kind, text) in store.overrides(tenant).await? {
+            if next.rule(&kind).is_none() {
+                continue;
+            }
+            let ttl = parse_stored(tenant, &kind, &text)?;
+            next.set_override(tenant, &kind, ttl, now).map_err(|e| {
+                LifecycleError::StoredOverride {
+                    tenant: tenant.to_string(),
+                    kind: kind.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+    }
     *retention = next;
-    Ok(previous)
+    Ok(())
 }

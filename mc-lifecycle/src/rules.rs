@@ -84,6 +84,11 @@ impl Retention {
         self
     }
 
+    /// The kinds that have a rule, in name order.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.rules.keys().map(String::as_str)
+    }
+
     /// The rule of `kind`.
     pub fn rule(&self, kind: &str) -> Option<&KindRule> {
         self.rules.get(kind)
@@ -156,6 +161,19 @@ impl Retention {
             self.overrides.remove(tenant.as_str());
         }
         old
+    }
+
+    /// Removes every override of `tenant`.
+    pub fn clear_tenant(&mut self, tenant: &TenantId) {
+        self.overrides.remove(tenant.as_str());
+    }
+
+    /// `tenant`'s overrides, kind → period.
+    pub fn overrides(&self, tenant: &TenantId) -> BTreeMap<String, Ttl> {
+        self.overrides
+            .get(tenant.as_str())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// When an object of `tenant`'s `kind` last modified at `last_modified` may be

@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use mc_core::{
     ActorId, AuditLog, BlobError, BlobKey, BlobMeta, BlobStore, ByteStream, ManualClock,
-    MemoryBlobStore, MemoryStore, PutMode, SignedUrl, TenantId,
+    MemoryBlobStore, MemoryStore, PutMode, RetentionCommit, RetentionStore, SignedUrl, TenantId,
 };
 use mc_evidence::EvidenceKey;
 use mc_lifecycle::{
     Janitor, LifecycleError, Outcome, OverrideChange, PURGE_EVENT, Phase, PurgeOptions, Retaining,
-    Retention, Ttl, set_override_audited, verify_deletion_manifest,
+    Retention, Ttl, load_overrides, set_override_audited, verify_deletion_manifest,
 };
 use sha2::Digest as _;
 use time::macros::datetime;
@@ -289,46 +289,49 @@ async fn tenant_overrides_apply_to_that_tenant_only_and_are_audited() {
     let rig = rig_with(|s| s);
     rig.put_at("tenants/acme/logs/exec_1/a.log", T0).await;
     rig.put_at("tenants/globex/logs/exec_1/a.log", T0).await;
-    let mut retention = Retention::new();
+    let rules = Retention::new();
+    let store = rig.audit.as_ref();
     let actor = ActorId::new("alice@company").unwrap();
     let tenant = acme();
-    let prev = set_override_audited(
-        &mut retention,
-        rig.audit.as_ref(),
-        OverrideChange {
-            tenant: &tenant,
-            actor: &actor,
-            kind: "logs",
-            ttl: "30d".parse().unwrap(),
-            reason: "contract 2025-17",
-        },
-        T0,
-    )
-    .await
-    .unwrap();
-    assert_eq!(prev, Ttl::days(90));
-    // Out of bounds: refused, nothing recorded, nothing changed.
-    assert!(
-        set_override_audited(
-            &mut retention,
-            rig.audit.as_ref(),
-            OverrideChange {
-                tenant: &tenant,
-                actor: &actor,
-                kind: "receipts",
-                ttl: "1y".parse().unwrap(),
-                reason: "cost",
-            },
-            T0,
-        )
+    let change = |kind: &'static str, ttl: Option<&str>| OverrideChange {
+        tenant: &tenant,
+        actor: &actor,
+        kind,
+        ttl: ttl.map(|t| t.parse().unwrap()),
+        reason: "contract 2025-17",
+    };
+    let prev = set_override_audited(&rules, store, change("logs", Some("30d")), T0)
         .await
-        .is_err()
-    );
+        .unwrap();
+    assert_eq!(prev, Ttl::days(90));
+    // Out of bounds, or a kind without a rule: refused, nothing recorded or stored.
+    assert!(matches!(
+        set_override_audited(&rules, store, change("receipts", Some("1y")), T0).await,
+        Err(LifecycleError::OverrideOutOfBounds { .. })
+    ));
+    assert!(matches!(
+        set_override_audited(&rules, store, change("evidence", Some("1d")), T0).await,
+        Err(LifecycleError::NoRule { .. })
+    ));
     let events = rig.audit.read(&tenant, 0, 10).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, mc_lifecycle::OVERRIDE_EVENT);
     assert_eq!(events[0].data["ttl"], "30d");
     assert_eq!(events[0].data["previous"], "90d");
+    assert_eq!(events[0].data["reason"], "contract 2025-17");
+    assert_eq!(
+        store.overrides(&tenant).await.unwrap().get("logs").cloned(),
+        Some("30d".to_string())
+    );
+
+    // The janitor's rules come from the store.
+    let mut retention = Retention::new();
+    let globex = TenantId::new("globex").unwrap();
+    load_overrides(&mut retention, store, &[tenant.clone(), globex.clone()], T0)
+        .await
+        .unwrap();
+    assert_eq!(retention.effective(&tenant, "logs"), Some(Ttl::days(30)));
+    assert_eq!(retention.effective(&globex, "logs"), Some(Ttl::days(90)));
     rig.clock.set(T0 + Duration::days(40));
     let j = rig.janitor(retention);
     assert_eq!(
@@ -338,7 +341,6 @@ async fn tenant_overrides_apply_to_that_tenant_only_and_are_audited() {
             .deleted,
         1
     );
-    let globex = TenantId::new("globex").unwrap();
     assert_eq!(
         j.purge(&globex, "logs", &PurgeOptions::default())
             .await
@@ -350,6 +352,81 @@ async fn tenant_overrides_apply_to_that_tenant_only_and_are_audited() {
         j.purge(&tenant, "evidence", &PurgeOptions::default()).await,
         Err(LifecycleError::NoRule { .. })
     ));
+}
+
+#[tokio::test]
+async fn removing_an_override_restores_the_default_and_bad_stored_values_stop_the_run() {
+    let store = MemoryStore::new();
+    let rules = Retention::new();
+    let actor = ActorId::new("alice@company").unwrap();
+    let tenant = acme();
+    let change = |ttl: Option<&str>| OverrideChange {
+        tenant: &tenant,
+        actor: &actor,
+        kind: "receipts",
+        ttl: ttl.map(|t| t.parse().unwrap()),
+        reason: "legal hold",
+    };
+    set_override_audited(&rules, &store, change(Some("12y")), T0)
+        .await
+        .unwrap();
+    let prev = set_override_audited(&rules, &store, change(None), T0)
+        .await
+        .unwrap();
+    assert_eq!(prev, Ttl::years(12), "the removal reports what it removed");
+    assert!(store.overrides(&tenant).await.unwrap().is_empty());
+    let events = store.read(&tenant, 0, 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(
+        events[1].data["ttl"].is_null(),
+        "a removal records ttl null"
+    );
+    assert_eq!(events[1].data["previous"], "12y");
+
+    // A value written by another tool (or before the floor was raised) is refused,
+    // not replaced by the default: the janitor must not purge on it.
+    for bad in ["5y", "forever"] {
+        let other = TenantId::new("initech").unwrap();
+        let current = store.overrides(&other).await.unwrap().remove("receipts");
+        store
+            .commit_override(RetentionCommit {
+                tenant: other.clone(),
+                kind: "receipts".into(),
+                expected: current,
+                ttl: Some(bad.into()),
+                event: store_event(&other),
+            })
+            .await
+            .unwrap();
+        let mut retention = Retention::new();
+        let before = retention.clone();
+        let err = load_overrides(&mut retention, &store, std::slice::from_ref(&other), T0)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, LifecycleError::StoredOverride { tenant, kind, .. }
+                if tenant == "initech" && kind == "receipts"),
+            "{err}"
+        );
+        assert_eq!(retention, before, "nothing loaded on error");
+    }
+}
+
+fn store_event(t: &TenantId) -> mc_core::NewAuditEvent {
+    mc_core::NewAuditEvent {
+        id: None,
+        kind: "test.raw-write".into(),
+        actor: mc_core::audit::AuditActor {
+            sub: ActorId::new("other-tool").unwrap(),
+            tenant: t.clone(),
+        },
+        subject: mc_core::audit::AuditSubject {
+            execution_id: None,
+            resource: None,
+        },
+        data: serde_json::json!({}),
+        ts: T0,
+    }
 }
 
 /// A store that fails the first write of a result manifest (a janitor killed after

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use mc_core::{AuditLog, BlobStore, MemoryStore, SystemClock, TenantId};
+use mc_core::{ActorId, AuditLog, BlobStore, MemoryStore, SystemClock, TenantId};
 use mc_evidence::EvidenceKey;
 use mc_evidence::dsse::public_key_from_pem;
 use mc_lifecycle::{
@@ -36,6 +36,18 @@ enum JanitorCommand {
         /// The public key (`KEY.pub`).
         #[arg(long)]
         key: PathBuf,
+    },
+    /// Set or remove a tenant's retention override in PostgreSQL, with its
+    /// `mc.lifecycle.override` audit event in the same transaction.
+    Override(OverrideArgs),
+    /// Print a tenant's retention: each kind's period in force and where it comes from.
+    Show {
+        /// PostgreSQL holding the overrides.
+        #[arg(long)]
+        database_url: String,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
     },
     /// Print the Kubernetes CronJob that runs `purge` (spec §5.6).
     Cronjob {
@@ -65,6 +77,11 @@ pub fn run(args: JanitorArgs) -> ExitCode {
     let result = match args.command {
         JanitorCommand::Purge(args) => purge(args),
         JanitorCommand::Verify { manifest, key } => verify(&manifest, &key),
+        JanitorCommand::Override(args) => set_override(args),
+        JanitorCommand::Show {
+            database_url,
+            tenant,
+        } => show(&database_url, &tenant),
         JanitorCommand::Cronjob {
             kind,
             ttl,
@@ -110,6 +127,115 @@ struct PurgeArgs {
     /// Append the audit events of the run to this file (JSON lines).
     #[arg(long)]
     audit_out: Option<PathBuf>,
+    /// PostgreSQL (migrated on start): the tenants' retention overrides are read from
+    /// it (they replace any in --retention) and the run's audit events are appended
+    /// to the tenants' chains in it. Without it the events stay in memory (see
+    /// --audit-out).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).args(["ttl", "clear"])))]
+struct OverrideArgs {
+    /// PostgreSQL holding the overrides and the audit chains (migrated on start).
+    #[arg(long)]
+    database_url: String,
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The blob kind (`logs`, `receipts`).
+    #[arg(long)]
+    kind: String,
+    /// The new period (within the kind's bounds: logs 1d–10y, receipts 7y–100y).
+    #[arg(long)]
+    ttl: Option<String>,
+    /// Remove the override: the kind's default applies again.
+    #[arg(long)]
+    clear: bool,
+    /// Who makes the change (recorded in the audit event).
+    #[arg(long)]
+    actor: String,
+    /// Why (recorded in the audit event).
+    #[arg(long)]
+    reason: String,
+}
+
+async fn connect(url: &str) -> anyhow::Result<mc_postgres::PgStore> {
+    let pg = mc_postgres::PgStore::connect(url, 4)
+        .await
+        .context("connecting to --database-url")?;
+    pg.migrate().await.context("migrating the database")?;
+    Ok(pg)
+}
+
+fn set_override(args: OverrideArgs) -> anyhow::Result<ExitCode> {
+    let tenant = TenantId::new(args.tenant.as_str()).context("--tenant")?;
+    let actor = ActorId::new(args.actor.as_str()).context("--actor")?;
+    let ttl: Option<Ttl> = args
+        .ttl
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--ttl")?;
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(async {
+        let pg = connect(&args.database_url).await?;
+        let previous = mc_lifecycle::set_override_audited(
+            &Retention::new(),
+            &pg,
+            mc_lifecycle::OverrideChange {
+                tenant: &tenant,
+                actor: &actor,
+                kind: &args.kind,
+                ttl,
+                reason: &args.reason,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
+        match ttl {
+            Some(ttl) => println!("{tenant}: {} {previous} -> {ttl}", args.kind),
+            None => println!(
+                "{tenant}: {} {previous} -> default {}",
+                args.kind,
+                Retention::new()
+                    .rule(&args.kind)
+                    .map(|r| r.default.to_string())
+                    .unwrap_or_default()
+            ),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn show(url: &str, tenant: &str) -> anyhow::Result<ExitCode> {
+    let tenant = TenantId::new(tenant).context("--tenant")?;
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(async {
+        let pg = connect(url).await?;
+        let mut retention = Retention::new();
+        mc_lifecycle::load_overrides(
+            &mut retention,
+            &pg,
+            std::slice::from_ref(&tenant),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
+        let overrides = retention.overrides(&tenant);
+        for kind in retention.kinds() {
+            let Some(ttl) = retention.effective(&tenant, kind) else {
+                continue;
+            };
+            let source = if overrides.contains_key(kind) {
+                "override"
+            } else {
+                "default"
+            };
+            println!("{kind}\t{ttl}\t{source}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn retention_for(args: &PurgeArgs) -> anyhow::Result<Retention> {
@@ -154,14 +280,11 @@ fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening --blobs {}", args.blobs))?,
     );
     let clock = Arc::new(SystemClock);
-    let blobs: Arc<dyn BlobStore> = Arc::new(Retaining::new(raw, retention.clone(), clock.clone()));
-    let audit = Arc::new(MemoryStore::new());
-    let janitor = Janitor::new(blobs.clone(), audit.clone(), clock, key, retention);
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async {
         let tenants: Vec<TenantId> = if args.tenants.is_empty() {
             let mut seen = BTreeSet::new();
-            for m in blobs.list("tenants/").await? {
+            for m in raw.list("tenants/").await? {
                 if let Some(t) = m.key.tenant() {
                     seen.insert(t);
                 }
@@ -173,6 +296,24 @@ fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
                 .map(|t| TenantId::new(t.as_str()).with_context(|| format!("--tenant {t}")))
                 .collect::<anyhow::Result<_>>()?
         };
+        let mut retention = retention;
+        let audit: Arc<dyn AuditLog> = match &args.database_url {
+            Some(url) => {
+                let pg = connect(url).await?;
+                mc_lifecycle::load_overrides(
+                    &mut retention,
+                    &pg,
+                    &tenants,
+                    time::OffsetDateTime::now_utc(),
+                )
+                .await?;
+                Arc::new(pg)
+            }
+            None => Arc::new(MemoryStore::new()),
+        };
+        let blobs: Arc<dyn BlobStore> =
+            Arc::new(Retaining::new(raw, retention.clone(), clock.clone()));
+        let janitor = Janitor::new(blobs, audit.clone(), clock, key, retention);
         let opts = PurgeOptions {
             dry_run: args.dry_run,
             run_id: args.run_id.clone(),
@@ -180,6 +321,12 @@ fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
         let mut failed = 0;
         let mut events = Vec::new();
         for tenant in &tenants {
+            // Only this run's events go to --audit-out (a PostgreSQL chain holds more).
+            let before = audit
+                .head(tenant)
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+                .map_or(0, |h| h.seq);
             let r = janitor
                 .purge(tenant, &args.kind, &opts)
                 .await
@@ -208,7 +355,7 @@ fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
             );
             events.extend(
                 audit
-                    .read(tenant, 0, u32::MAX)
+                    .read(tenant, before, u32::MAX)
                     .await
                     .map_err(|e| anyhow!("{e}"))?,
             );

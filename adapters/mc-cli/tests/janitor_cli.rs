@@ -118,6 +118,101 @@ fn purge_deletes_expired_logs_and_leaves_a_verifiable_manifest() {
     assert!(out.starts_with("invalid:"), "{out}");
 }
 
+/// Overrides set with `mc janitor override` live in PostgreSQL with their audit
+/// events, and `mc janitor purge --database-url` applies them and appends its own
+/// events to the same chains.
+#[test]
+fn overrides_in_postgres_steer_the_purge_and_share_the_audit_chain() {
+    let (_schema, db) = common::pg_schema("janitor");
+    let tmp = TempDir::new("pg");
+    let store = tmp.path().join("store");
+    object(&store, "tenants/acme/logs/exec_1/old.log", 40 * DAY);
+    object(&store, "tenants/globex/logs/exec_2/old.log", 40 * DAY);
+    let key = tmp.path().join("janitor.pem");
+    assert_eq!(
+        run(mc().args(["evidence", "keygen", "--out"]).arg(&key)).0,
+        0
+    );
+    let override_ = |extra: &[&str]| {
+        run(mc()
+            .args(["janitor", "override", "--database-url", &db])
+            .args(["--tenant=acme", "--kind=logs", "--actor=alice@company"])
+            .args(["--reason", "contract 2025-17"])
+            .args(extra))
+    };
+    let (code, out, err) = override_(&["--ttl=30d"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "acme: logs 90d -> 30d");
+    // Out of bounds: refused, exit 2, nothing stored.
+    let (code, _, err) = override_(&["--ttl=11y"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("outside the allowed 1d..=10y"), "{err}");
+    let (code, out, err) =
+        run(mc().args(["janitor", "show", "--database-url", &db, "--tenant=acme"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("logs\t30d\toverride"), "{out}");
+    assert!(out.contains("receipts\t7y\tdefault"), "{out}");
+
+    let url = format!("file://{}", store.display());
+    let audit = tmp.path().join("audit.jsonl");
+    let (code, out, err) = run(mc()
+        .args([
+            "janitor",
+            "purge",
+            "--blobs",
+            &url,
+            "--kind=logs",
+            "--database-url",
+            &db,
+        ])
+        .arg("--key")
+        .arg(&key)
+        .arg("--audit-out")
+        .arg(&audit));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !store.join("tenants/acme/logs/exec_1/old.log").exists(),
+        "acme's 30-day override applied"
+    );
+    assert!(
+        store.join("tenants/globex/logs/exec_2/old.log").exists(),
+        "globex keeps the 90-day default"
+    );
+    let events = std::fs::read_to_string(&audit).unwrap();
+    // Only this run's events (acme's chain also holds the override); globex had
+    // nothing to delete, so no run was recorded for it.
+    assert_eq!(events.lines().count(), 1, "{events}");
+    assert!(events.contains("\"seq\":2"), "{events}");
+
+    // acme's chain in PostgreSQL: the override, then the purge.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let kinds: Vec<(i64, String)> = rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+        sqlx::query_as("SELECT seq, kind FROM mc_audit_events WHERE tenant = 'acme' ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        kinds,
+        [
+            (1, "mc.lifecycle.override".to_string()),
+            (2, "mc.lifecycle.purge".to_string())
+        ]
+    );
+
+    // Removing the override: the default is back.
+    let (code, out, err) = override_(&["--clear"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "acme: logs 30d -> default 90d");
+    let (_, out, _) = run(mc().args(["janitor", "show", "--database-url", &db, "--tenant=acme"]));
+    assert!(out.contains("logs\t90d\tdefault"), "{out}");
+}
+
 #[test]
 fn bad_arguments_are_refused_before_anything_runs() {
     let tmp = TempDir::new("bad");

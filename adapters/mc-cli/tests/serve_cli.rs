@@ -1,6 +1,8 @@
 //! `mc serve` end to end: start the binary on a free port, read the printed demo
 //! tokens, run the demo step-up ceremony and a retry over plain HTTP/1.1.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -206,62 +208,9 @@ fn serve_prints_tokens_and_serves_the_demo_ceremony() {
     assert!(json(&body)["envelope"].is_object());
 }
 
-/// The test server (`MC_TEST_DATABASE_URL`, default the machine's PostgreSQL).
-fn database_url() -> String {
-    std::env::var("MC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-/// Runs one SQL statement on the test server (creating and dropping this test's
-/// schema); fails with the command that starts PostgreSQL when it is not running.
-fn admin_sql(sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&database_url())
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is not reachable at {}: {e}; start it with \
-                     `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`",
-                    database_url()
-                )
-            });
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    });
-}
-
-/// Drops the schema when the test ends, passed or not.
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        admin_sql(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0));
-    }
-}
-
 #[test]
 fn serve_on_postgres_keeps_state_and_audit_across_restarts() {
-    let name = format!(
-        "mc_serve_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    admin_sql(&format!("CREATE SCHEMA \"{name}\""));
-    let _schema = Schema(name.clone());
-    let base = database_url();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    // libpq-style `options`: every pooled connection works in this test's schema.
-    let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+    let (_schema, url) = common::pg_schema("serve");
 
     // First run: migrate, seed the demo tenants, retry a failed execution.
     {

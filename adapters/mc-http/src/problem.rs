@@ -177,7 +177,7 @@ impl Problem {
             StoreError::AlreadyExists { .. } => {
                 Problem::new(StatusCode::CONFLICT, "already_exists", err.to_string())
             }
-            StoreError::VersionConflict { .. } => {
+            StoreError::VersionConflict { .. } | StoreError::Conflict { .. } => {
                 Problem::new(StatusCode::CONFLICT, "conflict", err.to_string())
             }
             StoreError::IllegalTransition { .. } => {

@@ -18,7 +18,10 @@ use crate::error::{TxError, corrupt, map_sqlx, tx_err};
 
 /// Locks `tenant`'s chain head for the rest of the transaction and returns
 /// `(seq, hash)` of the last event (`(0, GENESIS_HASH)` for an empty chain).
-async fn lock_head(conn: &mut PgConnection, tenant: &TenantId) -> Result<(u64, String), TxError> {
+pub(crate) async fn lock_head(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+) -> Result<(u64, String), TxError> {
     let row = sqlx::query(
         "INSERT INTO mc_audit_heads (tenant, seq, hash) VALUES ($1, 0, $2) \
          ON CONFLICT (tenant) DO UPDATE SET seq = mc_audit_heads.seq \

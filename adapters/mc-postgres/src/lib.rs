@@ -3,7 +3,9 @@
 //! [`PgStore`] implements mc-core's [`ExecutionStore`](mc_core::ExecutionStore)
 //! (including the one-call unit of work `commit(ActionCommit)`, all-or-nothing in
 //! SQL), the hash-chained [`AuditLog`](mc_core::AuditLog) and the
-//! per-tenant [`FlagStore`](mc_core::FlagStore) on PostgreSQL 15 through sqlx. It is
+//! per-tenant [`FlagStore`](mc_core::FlagStore) and
+//! [`RetentionStore`](mc_core::RetentionStore) (retention overrides, each changed in
+//! one transaction with its audit event) on PostgreSQL 15 through sqlx. It is
 //! what a host switches to when it outgrows one process (DESIGN.md rule 9): every
 //! rule that must hold across replicas is enforced by the database itself —
 //!
@@ -72,6 +74,7 @@ mod codec;
 mod error;
 mod execution;
 mod flags;
+mod retention;
 mod unit;
 
 use std::str::FromStr;

@@ -28,3 +28,11 @@ async fn pg_store_passes_flag_store_conformance() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_store_passes_retention_store_conformance() {
+    with_store(4, |ctx| async move {
+        testkit::retention_store_conformance(&ctx.store).await;
+    })
+    .await;
+}
