@@ -309,7 +309,7 @@ impl RollbackWatch {
             .await?;
         r.audit_event_id = event.id;
         tracing::warn!(%tenant, seconds = r.seconds_to_rollback, "console actions rolled back after a bad retry");
-        metrics::counter!("mc_action_rollbacks_total").increment(1);
+        metrics::counter!(mc_core::telemetry::ACTION_ROLLBACKS.name).increment(1);
         Ok(Some(r))
     }
 }

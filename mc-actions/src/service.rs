@@ -18,7 +18,7 @@ use crate::policy::{ActionPolicy, RolePolicy, legal_in_state};
 use crate::request::{ActionOutcome, ActionRequest, MAX_REASON_CHARS, ReplayedExecution};
 
 /// Name of the latency histogram (spec §6).
-pub const ACTION_LATENCY_METRIC: &str = "mc_action_latency_ms";
+pub const ACTION_LATENCY_METRIC: &str = mc_core::telemetry::ACTION_LATENCY.name;
 
 /// Performs console actions: validates, checks the flag, the policy, the state and the
 /// step-up grant, then commits transition + audit event + idempotency record as one

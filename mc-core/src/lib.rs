@@ -35,6 +35,7 @@
 //! - [`blob`], [`signed_url`] — `BlobStore`, keys, pre-signed URLs;
 //! - [`stepup`] — `StepUpVerifier` and grants; [`drift`] — `DriftSource`;
 //! - [`clock`] — `Clock`, `SystemClock`, `ManualClock`; [`memory`] — in-memory adapters;
+//! - [`telemetry`] — the catalogue of every metric the crates emit;
 //! - `testkit` (feature) — the conformance suites.
 
 #![forbid(unsafe_code)]
@@ -54,6 +55,7 @@ pub mod retention;
 pub mod signed_url;
 pub mod stepup;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -17,10 +17,10 @@ use crate::diff::{DiffRules, Finding, ObjectId, Severity, find_drift};
 use crate::propose::proposal_for;
 
 /// The counter of findings, labelled `severity` (spec §6).
-pub const FINDINGS_METRIC: &str = "mc_drift_findings_total";
+pub const FINDINGS_METRIC: &str = mc_core::telemetry::DRIFT_FINDINGS.name;
 /// The gauge of findings open after the last scan, labelled `severity` (for the
 /// "drift > 0 critical" alert).
-pub const OPEN_METRIC: &str = "mc_drift_open_findings";
+pub const OPEN_METRIC: &str = mc_core::telemetry::DRIFT_OPEN.name;
 
 /// What one scan found and did.
 #[derive(Debug, Clone)]

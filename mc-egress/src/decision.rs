@@ -16,7 +16,7 @@ pub const EGRESS_BLOCKED: &str = "mc.egress.blocked";
 
 /// The metric counting blocked calls (spec §6), labelled `mode` (`enforce` |
 /// `shadow`) and `reason` ([`DenyReason::code`]).
-pub const BLOCK_METRIC: &str = "mc_egress_block_total";
+pub const BLOCK_METRIC: &str = mc_core::telemetry::EGRESS_BLOCKS.name;
 
 /// Whether allowlist violations are refused or only recorded: the per-tenant flag
 /// `egress_policy_enforce` (spec §9; off = shadow, the audit-only phase of the

@@ -341,7 +341,8 @@ impl PackBuilder {
             (Ok(Ok(v)), None) => v,
         };
         let elapsed = started.elapsed();
-        metrics::histogram!("mc_evidence_pack_ms").record(elapsed.as_secs_f64() * 1000.0);
+        metrics::histogram!(mc_core::telemetry::EVIDENCE_PACK.name)
+            .record(elapsed.as_secs_f64() * 1000.0);
         let bytes_in = manifest.artifacts.iter().map(|a| a.size).sum();
         tracing::info!(
             artifacts = manifest.artifacts.len(),

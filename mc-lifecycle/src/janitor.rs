@@ -443,7 +443,7 @@ impl Janitor {
             .iter()
             .filter(|e| e.outcome == Some(Outcome::Deleted))
             .count();
-        metrics::counter!("mc_lifecycle_deleted_total", "kind" => plan.kind.clone())
+        metrics::counter!(mc_core::telemetry::LIFECYCLE_DELETED.name, "kind" => plan.kind.clone())
             .increment(deleted as u64);
         plan.phase = Phase::Result;
         plan.generated_at = self.clock.now();

@@ -188,6 +188,12 @@ fn serve_prints_tokens_and_serves_the_demo_ceremony() {
         ),
         "{metrics}"
     );
+    // It is described with the catalogue's help text.
+    let latency = mc_core::telemetry::ACTION_LATENCY;
+    assert!(
+        metrics.contains(&format!("# HELP {} {}", latency.name, latency.help)),
+        "{metrics}"
+    );
 
     // A read-only token cannot write; the evidence manifest lists the seeded log.
     let c = [
