@@ -10,7 +10,9 @@
 //!   tenants' overrides, checked against the bounds. Overrides are kept durably in a
 //!   `RetentionStore` (in memory, or PostgreSQL with `mc-postgres`):
 //!   [`set_override_audited`] changes one together with its `mc.lifecycle.override`
-//!   audit event, [`load_overrides`] reads them back for a janitor run.
+//!   audit event ([`set_override_if`]: only if unchanged since read),
+//!   [`load_overrides`] reads them back for a janitor run, [`tenant_retention`] shows
+//!   a tenant's rules and overrides.
 //! - [`Janitor`]: deletes a tenant's expired objects of one kind, with a signed plan
 //!   written before and a signed result after (DSSE, ed25519), finishes interrupted
 //!   runs, audits each run (`mc.lifecycle.purge`); [`verify_deletion_manifest`].
@@ -100,6 +102,19 @@ pub enum LifecycleError {
         /// Why it was refused.
         reason: String,
     },
+    /// A conditional change ([`set_override_if`]) found another override in force
+    /// than the one the caller saw: someone changed it since. Nothing changed.
+    #[error("retention override {tenant}/{kind} is {actual}, not {expected} as expected")]
+    PreconditionFailed {
+        /// The tenant.
+        tenant: String,
+        /// The kind.
+        kind: String,
+        /// What the caller saw (`none` for no override).
+        expected: String,
+        /// What is stored now (`none` for no override).
+        actual: String,
+    },
     /// The audit log or the retention store failed (a lost compare-and-set race is
     /// [`StoreError::Conflict`]).
     #[error("store: {0}")]
@@ -145,6 +160,33 @@ pub async fn set_override_audited(
     change: OverrideChange<'_>,
     now: OffsetDateTime,
 ) -> Result<Ttl, LifecycleError> {
+    commit_change(retention, store, change, None, now).await
+}
+
+/// Like [`set_override_audited`], but only if the tenant's override of the kind is
+/// still `expected` (`None`: no override) — the HTTP API's `If-Match`. One attempt:
+/// a value changed since, or a race lost while committing, is
+/// [`LifecycleError::PreconditionFailed`] naming both values, and nothing changes.
+///
+/// # Errors
+/// As [`set_override_audited`], and [`LifecycleError::PreconditionFailed`].
+pub async fn set_override_if(
+    retention: &Retention,
+    store: &dyn RetentionStore,
+    change: OverrideChange<'_>,
+    expected: Option<Ttl>,
+    now: OffsetDateTime,
+) -> Result<Ttl, LifecycleError> {
+    commit_change(retention, store, change, Some(expected), now).await
+}
+
+async fn commit_change(
+    retention: &Retention,
+    store: &dyn RetentionStore,
+    change: OverrideChange<'_>,
+    precondition: Option<Option<Ttl>>,
+    now: OffsetDateTime,
+) -> Result<Ttl, LifecycleError> {
     let OverrideChange {
         tenant,
         actor,
@@ -158,14 +200,28 @@ pub async fn set_override_audited(
             kind: kind.to_string(),
         })?,
     };
+    let show = |t: Option<Ttl>| t.map_or_else(|| "none".to_string(), |t| t.to_string());
     let mut attempt = 0;
     loop {
         attempt += 1;
         let stored = store.overrides(tenant).await?.remove(kind);
-        let previous = match &stored {
-            Some(text) => parse_stored(tenant, kind, text)?,
-            None => rule.default,
-        };
+        let current = stored
+            .as_deref()
+            .map(|text| parse_stored(tenant, kind, text))
+            .transpose()?;
+        let failed =
+            |actual: Option<Ttl>, expected: Option<Ttl>| LifecycleError::PreconditionFailed {
+                tenant: tenant.to_string(),
+                kind: kind.to_string(),
+                expected: show(expected),
+                actual: show(actual),
+            };
+        if let Some(expected) = precondition
+            && current != expected
+        {
+            return Err(failed(current, expected));
+        }
+        let previous = current.unwrap_or(rule.default);
         let commit = RetentionCommit {
             tenant: tenant.clone(),
             kind: kind.to_string(),
@@ -193,10 +249,65 @@ pub async fn set_override_audited(
         };
         match store.commit_override(commit).await {
             Ok(_) => return Ok(previous),
+            Err(StoreError::Conflict { .. }) if precondition.is_some() => {
+                // Someone committed between the read and the write: report what is
+                // stored now.
+                let now_stored = store.overrides(tenant).await?.remove(kind);
+                let actual = now_stored
+                    .as_deref()
+                    .map(|text| parse_stored(tenant, kind, text))
+                    .transpose()?;
+                return Err(failed(actual, precondition.flatten()));
+            }
             Err(StoreError::Conflict { .. }) if attempt < OVERRIDE_ATTEMPTS => continue,
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A kind's retention as a tenant sees it: the rule, the tenant's override, and the
+/// period in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KindRetention {
+    /// The blob kind.
+    pub kind: String,
+    /// The rule (default, bounds, enforcement).
+    #[serde(flatten)]
+    pub rule: KindRule,
+    /// The tenant's override, if any.
+    #[serde(rename = "override")]
+    pub override_ttl: Option<Ttl>,
+    /// The period in force: the override, else the default.
+    pub effective: Ttl,
+}
+
+/// Every kind's retention for `tenant`, with the overrides stored in `store`.
+///
+/// # Errors
+/// [`LifecycleError::StoredOverride`] for a stored value that is not a period, or the
+/// store's error.
+pub async fn tenant_retention(
+    retention: &Retention,
+    store: &dyn RetentionStore,
+    tenant: &TenantId,
+) -> Result<Vec<KindRetention>, LifecycleError> {
+    let stored = store.overrides(tenant).await?;
+    retention
+        .kinds()
+        .filter_map(|kind| retention.rule(kind).map(|rule| (kind, rule.clone())))
+        .map(|(kind, rule)| {
+            let override_ttl = stored
+                .get(kind)
+                .map(|text| parse_stored(tenant, kind, text))
+                .transpose()?;
+            Ok(KindRetention {
+                kind: kind.to_string(),
+                effective: override_ttl.unwrap_or(rule.default),
+                rule,
+                override_ttl,
+            })
+        })
+        .collect()
 }
 
 fn parse_stored(tenant: &TenantId, kind: &str, text: &str) -> Result<Ttl, LifecycleError> {

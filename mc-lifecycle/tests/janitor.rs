@@ -12,7 +12,8 @@ use mc_core::{
 use mc_evidence::EvidenceKey;
 use mc_lifecycle::{
     Janitor, LifecycleError, Outcome, OverrideChange, PURGE_EVENT, Phase, PurgeOptions, Retaining,
-    Retention, Ttl, load_overrides, set_override_audited, verify_deletion_manifest,
+    Retention, Ttl, load_overrides, set_override_audited, set_override_if, tenant_retention,
+    verify_deletion_manifest,
 };
 use sha2::Digest as _;
 use time::macros::datetime;
@@ -599,4 +600,101 @@ async fn an_interrupted_run_is_finished_by_the_next_and_rewrites_are_kept() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data["runId"], "run-1");
     assert_eq!(audit.verify(&acme()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_conditional_change_applies_only_to_the_override_it_saw() {
+    let store = MemoryStore::new();
+    let rules = Retention::new();
+    let actor = ActorId::new("alice@company").unwrap();
+    let tenant = acme();
+    let change = |ttl: &str| OverrideChange {
+        tenant: &tenant,
+        actor: &actor,
+        kind: "logs",
+        ttl: Some(ttl.parse().unwrap()),
+        reason: "contract 2025-17",
+    };
+    // No override yet: expecting none succeeds.
+    let prev = set_override_if(&rules, &store, change("30d"), None, T0)
+        .await
+        .unwrap();
+    assert_eq!(prev, Ttl::days(90));
+    // A second writer who also saw "none" is refused, naming both values; nothing
+    // is stored or recorded.
+    let err = set_override_if(&rules, &store, change("60d"), None, T0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LifecycleError::PreconditionFailed { expected, actual, kind, .. }
+            if expected == "none" && actual == "30d" && kind == "logs"),
+        "{err}"
+    );
+    assert_eq!(store.read(&tenant, 0, 10).await.unwrap().len(), 1);
+    // With the value it saw, it goes through.
+    set_override_if(&rules, &store, change("60d"), Some(Ttl::days(30)), T0)
+        .await
+        .unwrap();
+    let view = tenant_retention(&rules, &store, &tenant).await.unwrap();
+    let logs = view.iter().find(|k| k.kind == "logs").unwrap();
+    assert_eq!(logs.override_ttl, Some(Ttl::days(60)));
+    assert_eq!(logs.effective, Ttl::days(60));
+    let receipts = view.iter().find(|k| k.kind == "receipts").unwrap();
+    assert_eq!(receipts.override_ttl, None);
+    assert_eq!(receipts.effective, Ttl::years(7));
+    assert_eq!(receipts.rule.min, Ttl::years(7));
+    let json = serde_json::to_value(logs).unwrap();
+    assert_eq!(json["override"], "60d");
+    assert_eq!(json["default"], "90d");
+    assert_eq!(json["enforcement"], "purge");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_eight_conditional_writers_who_saw_the_same_value_one_wins() {
+    let store = Arc::new(MemoryStore::new());
+    let tenant = acme();
+    let tasks: Vec<_> = (1..=8)
+        .map(|i| {
+            let store = store.clone();
+            let tenant = tenant.clone();
+            tokio::spawn(async move {
+                let actor = ActorId::new(format!("admin{i}@company")).unwrap();
+                let ttl: Ttl = format!("{}d", 10 + i).parse().unwrap();
+                set_override_if(
+                    &Retention::new(),
+                    store.as_ref(),
+                    OverrideChange {
+                        tenant: &tenant,
+                        actor: &actor,
+                        kind: "logs",
+                        ttl: Some(ttl),
+                        reason: "race",
+                    },
+                    None,
+                    T0,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(prev) => {
+                won += 1;
+                assert_eq!(prev, Ttl::days(90));
+            }
+            Err(LifecycleError::PreconditionFailed { expected, .. }) => {
+                assert_eq!(expected, "none");
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let events = store.read(&tenant, 0, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "one change, one event");
+    assert_eq!(
+        store.overrides(&tenant).await.unwrap().get("logs").cloned(),
+        events[0].data["ttl"].as_str().map(str::to_string)
+    );
 }

@@ -99,6 +99,7 @@ struct Stores {
     audit: Arc<dyn AuditLog>,
     flags: Arc<dyn FlagStore>,
     passkeys: Arc<dyn mc_webauthn::StepUpStore>,
+    retention: Arc<dyn mc_core::RetentionStore>,
     label: String,
 }
 
@@ -108,7 +109,8 @@ async fn open_stores(args: &ServeArgs) -> anyhow::Result<Stores> {
             let store = Arc::new(MemoryStore::new());
             Ok(Stores {
                 executions: store.clone(),
-                audit: store,
+                audit: store.clone(),
+                retention: store,
                 flags: Arc::new(MemoryFlagStore::new()),
                 passkeys: Arc::new(mc_webauthn::MemoryStepUpStore::new()),
                 label: "memory".into(),
@@ -128,6 +130,7 @@ async fn open_stores(args: &ServeArgs) -> anyhow::Result<Stores> {
             Ok(Stores {
                 executions: pg.clone(),
                 audit: pg.clone(),
+                retention: pg.clone(),
                 flags: pg,
                 passkeys: Arc::new(passkeys),
                 label: "postgres".into(),
@@ -204,6 +207,13 @@ const DEMO_PRINCIPALS: &[(&str, &str, &str, &str, &[&str])] = &[
         &[SCOPE_READ, SCOPE_WRITE],
     ),
     ("CAROL", "carol@acme", "acme", "operator", &[SCOPE_READ]),
+    (
+        "RITA",
+        "rita@acme",
+        "acme",
+        mc_http::RETENTION_ADMIN_ROLE,
+        &[SCOPE_READ, SCOPE_WRITE],
+    ),
     (
         "GINA",
         "gina@globex",
@@ -314,6 +324,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         blobs,
     };
 
+    let retention = mc_http::RetentionApi::new(stores.retention.clone(), clock.clone());
     let actions = ActionService::new(
         stores.executions.clone(),
         stores.flags.clone(),
@@ -327,7 +338,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         issuer,
     )
     .with_body_limit(args.body_limit)
-    .with_evidence(evidence);
+    .with_evidence(evidence)
+    .with_retention(retention);
 
     println!(
         "mc serve: listening on {base} (store: {}, blobs: {blobs_url}, step-up: {:?})",

@@ -69,6 +69,8 @@ struct Started {
     addr: String,
     alice: String,
     carol: String,
+    /// The demo retention admin.
+    rita: String,
 }
 
 /// Starts `mc serve --listen 127.0.0.1:0 ARGS…` and reads its banner.
@@ -86,12 +88,17 @@ fn start(args: &[&str]) -> Started {
     let mut addr = None;
     let mut alice = None;
     let mut carol = None;
+    let mut rita = None;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("mc serve: listening on http://") {
             addr = Some(rest.split_whitespace().next().unwrap().to_string());
         }
-        for (name, slot) in [("ALICE", &mut alice), ("CAROL", &mut carol)] {
+        for (name, slot) in [
+            ("ALICE", &mut alice),
+            ("CAROL", &mut carol),
+            ("RITA", &mut rita),
+        ] {
             if let Some(rest) = line
                 .trim()
                 .strip_prefix(&format!("export MC_TOKEN_{name}="))
@@ -108,6 +115,7 @@ fn start(args: &[&str]) -> Started {
         addr: addr.expect("address printed (see the server's stderr above)"),
         alice: format!("Bearer {}", alice.expect("alice's token printed")),
         carol: format!("Bearer {}", carol.expect("carol's token printed")),
+        rita: format!("Bearer {}", rita.expect("rita's token printed")),
     }
 }
 
@@ -153,6 +161,7 @@ fn serve_prints_tokens_and_serves_the_demo_ceremony() {
         addr,
         alice,
         carol,
+        ..
     } = start(&[]);
 
     let (status, body) = request(
@@ -231,6 +240,21 @@ fn serve_on_postgres_keeps_state_and_audit_across_restarts() {
         assert_eq!(status, 202, "{body}");
         assert_eq!(json(&body)["attempt"], 2);
         assert_eq!(json(&body)["idempotentReplay"], false);
+
+        // The retention admin shortens acme's log retention over the API.
+        let (status, body) = request(
+            &s.addr,
+            "PUT",
+            "/api/retention/logs",
+            &[
+                ("Authorization", &s.rita),
+                ("Content-Type", "application/json"),
+                ("If-Match", "\"none\""),
+            ],
+            r#"{"ttl":"30d","reason":"contract 2025-17"}"#,
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(json(&body)["previous"], "90d", "{body}");
     }
 
     // Second run on the same database, without seeding: the retry is still there,
@@ -251,6 +275,31 @@ fn serve_on_postgres_keeps_state_and_audit_across_restarts() {
     assert_eq!(status, 202, "{body}");
     assert_eq!(json(&body)["idempotentReplay"], true, "{body}");
 
+    // The override outlived the process (PostgreSQL), and the janitor's CLI reads it.
+    let (status, body) = request(
+        &s.addr,
+        "GET",
+        "/api/retention/logs",
+        &[("Authorization", &s.carol)],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["override"], "30d", "{body}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mc"))
+        .args([
+            "janitor",
+            "show",
+            "--database-url",
+            &url,
+            "--tenant",
+            "acme",
+        ])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("30d"), "{shown}");
+
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -260,11 +309,14 @@ fn serve_on_postgres_keeps_state_and_audit_across_restarts() {
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
         sqlx::query_scalar(
             "SELECT count(*) FROM mc_audit_events \
-              WHERE tenant = 'acme' AND kind = 'mc.exec.action'",
+              WHERE tenant = 'acme' AND kind IN ('mc.exec.action', 'mc.lifecycle.override')",
         )
         .fetch_one(&mut conn)
         .await
         .unwrap()
     });
-    assert_eq!(events, 1, "one audit event for one accepted action");
+    assert_eq!(
+        events, 2,
+        "one audit event for one accepted action, one for the override"
+    );
 }

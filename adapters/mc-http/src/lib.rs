@@ -10,6 +10,8 @@
 //! | `GET` | `/api/executions/{id}/actions` | `executions:read` | the allowed-actions view |
 //! | `GET` | `/api/executions/{id}/evidence` | `executions:read` | evidence manifest (digests, signed URLs) |
 //! | `GET` | `/api/blobs/{key}?expires=&sig=` | `executions:read` | pre-signed download, access audited |
+//! | `GET` | `/api/retention`, `/api/retention/{kind}` | `executions:read` | the tenant's retention rules and overrides |
+//! | `PUT` | `/api/retention/{kind}` | `executions:write` + `retention_admin` role | set or remove an override (audited, `If-Match`) |
 //! | `POST` | `/api/stepup/challenge`, `/api/stepup/verify` | `executions:write` | step-up ceremony → grant |
 //! | `POST` | `/api/stepup/registration/start`, `…/finish` | `executions:write` | authenticator enrolment |
 //! | `GET` | `/openapi.json` | — | the OpenAPI 3.1 document |
@@ -41,7 +43,8 @@
 //! # drop(app);
 //! ```
 //!
-//! Modules: [`auth`] (bearer verifier, scopes), [`evidence`] (manifest and download), [`stepup`] (the ceremony trait and
+//! Modules: [`auth`] (bearer verifier, scopes), [`evidence`] (manifest and download),
+//! [`retention`] (retention overrides), [`stepup`] (the ceremony trait and
 //! the demo issuer), [`problem`] (error → status mapping), [`openapi`] (the document),
 //! and with feature `webauthn` the passkey ceremony `webauthn::WebauthnIssuer`.
 
@@ -53,6 +56,7 @@ pub mod evidence;
 mod extract;
 pub mod openapi;
 pub mod problem;
+pub mod retention;
 mod routes;
 mod state;
 pub mod stepup;
@@ -72,6 +76,7 @@ pub use auth::{
 };
 pub use evidence::EvidenceApi;
 pub use problem::{PROBLEM_JSON, Problem};
+pub use retention::{RETENTION_ADMIN_ROLE, RetentionApi};
 pub use routes::IDEMPOTENCY_KEY;
 pub use state::{AppState, DEFAULT_BODY_LIMIT};
 pub use stepup::{HmacIssuer, IssuedGrant, StepUpIssueError, StepUpIssuer};
@@ -89,6 +94,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/executions/{id}/actions", get(routes::allowed_actions))
         .route("/api/executions/{id}/evidence", get(evidence::manifest))
         .route("/api/blobs/{*key}", get(evidence::download))
+        .route("/api/retention", get(retention::list))
+        .route(
+            "/api/retention/{kind}",
+            get(retention::get_kind).put(retention::put_kind),
+        )
         .route("/api/stepup/challenge", post(routes::stepup_challenge))
         .route("/api/stepup/verify", post(routes::stepup_verify))
         .route(

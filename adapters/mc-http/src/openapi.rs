@@ -17,6 +17,9 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/executions/{id}/actions"),
     ("get", "/api/executions/{id}/evidence"),
     ("get", "/api/blobs/{key}"),
+    ("get", "/api/retention"),
+    ("get", "/api/retention/{kind}"),
+    ("put", "/api/retention/{kind}"),
     ("post", "/api/stepup/challenge"),
     ("post", "/api/stepup/verify"),
     ("post", "/api/stepup/registration/start"),
@@ -211,6 +214,73 @@ pub fn openapi_document() -> Value {
             }
         }}),
     );
+    let kind_param = json!({
+        "name": "kind", "in": "path", "required": true,
+        "description": "Blob kind with a retention rule (logs, receipts).",
+        "schema": { "type": "string" }
+    });
+    let etag = json!({ "ETag": {
+        "description": "The kind's override: \"none\" or the period (\"30d\"); send it back in If-Match.",
+        "schema": { "type": "string" } } });
+    paths.insert(
+        "/api/retention".into(),
+        json!({ "get": {
+            "operationId": "listRetention",
+            "summary": "The caller's tenant's retention: every kind's default, bounds, enforcement, override and period in force",
+            "tags": ["retention"],
+            "security": [{ "bearer": ["executions:read"] }],
+            "responses": {
+                "200": ok_json("Every kind", "TenantRetention"),
+                "401": problem("Missing or invalid bearer token"),
+                "403": problem("Token lacks executions:read"),
+                "404": problem("Retention not configured on this server")
+            }
+        }}),
+    );
+    paths.insert(
+        "/api/retention/{kind}".into(),
+        json!({
+            "get": {
+                "operationId": "getRetention",
+                "summary": "One kind's retention for the caller's tenant",
+                "tags": ["retention"],
+                "security": [{ "bearer": ["executions:read"] }],
+                "parameters": [kind_param],
+                "responses": {
+                    "200": { "description": "The kind", "headers": etag,
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/KindRetention" } } } },
+                    "401": problem("Missing or invalid bearer token"),
+                    "403": problem("Token lacks executions:read"),
+                    "404": problem("No rule for this kind (no_rule), or retention not configured")
+                }
+            },
+            "put": {
+                "operationId": "setRetentionOverride",
+                "summary": "Set (ttl) or remove (ttl null) the tenant's override of a kind; committed with its mc.lifecycle.override audit event",
+                "tags": ["retention"],
+                "security": [{ "bearer": ["executions:write"] }],
+                "parameters": [kind_param, {
+                    "name": "If-Match", "in": "header", "required": false,
+                    "description": "The ETag of a GET: change only if the override is still that one (412 otherwise).",
+                    "schema": { "type": "string" }
+                }],
+                "requestBody": json_body("RetentionOverrideBody"),
+                "responses": {
+                    "200": { "description": "Changed: the period it replaced and the kind now", "headers": etag,
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RetentionChanged" } } } },
+                    "400": problem("Malformed period, reason or If-Match (the problem names it)"),
+                    "401": problem("Missing or invalid bearer token"),
+                    "403": problem("Token lacks executions:write, or the actor has no retention admin role"),
+                    "404": problem("No rule for this kind (no_rule), or retention not configured"),
+                    "409": problem("Another administrator changed it at the same moment; retry"),
+                    "412": problem("If-Match names another override than the one in force"),
+                    "413": problem("Body larger than the limit"),
+                    "415": problem("Body not sent as application/json"),
+                    "422": problem("Body of the wrong shape, or the period is outside the kind's bounds (retention_out_of_bounds)")
+                }
+            }
+        }),
+    );
     let stepup = |op: &str, summary: &str, body: &str, ok: Value, extra: &[(&str, &str)]| {
         let mut responses = serde_json::Map::new();
         responses.insert("200".into(), ok);
@@ -330,6 +400,8 @@ pub fn openapi_document() -> Value {
 fn schemas() -> Value {
     let state = json!({ "type": "string", "enum": ["pending", "running", "succeeded", "failed", "cancelled"] });
     let action = json!({ "type": "string", "enum": ["cancel", "retry", "replay"] });
+    let period = json!({ "type": "string", "pattern": "^[0-9]+[mhdwy]$",
+        "description": "A period: minutes, hours, days, weeks or calendar years (30m, 12h, 90d, 7y)." });
     json!({
         "Problem": {
             "type": "object",
@@ -342,6 +414,42 @@ fn schemas() -> Value {
                 "detail": { "type": "string" },
                 "code": { "type": "string" },
                 "field": { "type": "string" }
+            }
+        },
+        "KindRetention": {
+            "type": "object",
+            "required": ["kind", "default", "min", "max", "enforcement", "override", "effective"],
+            "properties": {
+                "kind": { "type": "string" },
+                "default": period.clone(),
+                "min": period.clone(),
+                "max": period.clone(),
+                "enforcement": { "type": "string", "enum": ["purge", "retain_then_purge"],
+                    "description": "purge: deleted after the period; retain_then_purge: neither deleted nor overwritten before it ends, deleted after." },
+                "override": { "oneOf": [period.clone(), { "type": "null" }] },
+                "effective": period.clone()
+            }
+        },
+        "TenantRetention": {
+            "type": "object", "required": ["tenant", "kinds"],
+            "properties": {
+                "tenant": { "type": "string" },
+                "kinds": { "type": "array", "items": { "$ref": "#/components/schemas/KindRetention" } }
+            }
+        },
+        "RetentionOverrideBody": {
+            "type": "object", "additionalProperties": false, "required": ["ttl", "reason"],
+            "properties": {
+                "ttl": { "oneOf": [period.clone(), { "type": "null" }],
+                    "description": "The new period; null removes the override (the default applies)." },
+                "reason": { "type": "string", "minLength": 1, "maxLength": 1024 }
+            }
+        },
+        "RetentionChanged": {
+            "type": "object", "required": ["previous", "retention"],
+            "properties": {
+                "previous": period.clone(),
+                "retention": { "$ref": "#/components/schemas/KindRetention" }
             }
         },
         "ActionBody": {

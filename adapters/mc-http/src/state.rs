@@ -7,6 +7,7 @@ use mc_core::ExecutionStore;
 
 use crate::auth::BearerVerifier;
 use crate::evidence::EvidenceApi;
+use crate::retention::RetentionApi;
 use crate::stepup::StepUpIssuer;
 
 /// Default request body limit: 64 KiB (an action body is a reason of at most 1,024
@@ -28,6 +29,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// The evidence routes' services; `None` answers them with 404 `not_configured`.
     pub evidence: Option<EvidenceApi>,
+    /// The retention routes' services; `None` answers them with 404 `not_configured`.
+    pub retention: Option<RetentionApi>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -54,12 +57,19 @@ impl AppState {
             step_up,
             body_limit: DEFAULT_BODY_LIMIT,
             evidence: None,
+            retention: None,
         }
     }
 
     /// Serves the evidence routes with `api`.
     pub fn with_evidence(mut self, api: EvidenceApi) -> Self {
         self.evidence = Some(api);
+        self
+    }
+
+    /// Serves the retention routes with `api`.
+    pub fn with_retention(mut self, api: RetentionApi) -> Self {
+        self.retention = Some(api);
         self
     }
 

@@ -12,8 +12,8 @@ use mc_core::{
 use mc_core::{BlobKey, BlobStore, MemoryBlobStore, PutMode};
 use mc_evidence::{AccessLogger, EvidenceService};
 use mc_http::{
-    AppState, EvidenceApi, HmacIssuer, PROBLEM_JSON, Principal, SCOPE_READ, SCOPE_WRITE,
-    StaticTokens, router,
+    AppState, EvidenceApi, HmacIssuer, PROBLEM_JSON, Principal, RETENTION_ADMIN_ROLE, RetentionApi,
+    SCOPE_READ, SCOPE_WRITE, StaticTokens, router,
 };
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -112,14 +112,19 @@ async fn start() -> Fixture {
             "carol",
             principal("carol@acme", "acme", "operator", &[SCOPE_READ]),
         )
-        .with("gina", principal("gina@globex", "globex", "operator", &rw));
+        .with("gina", principal("gina@globex", "globex", "operator", &rw))
+        .with(
+            "rita",
+            principal("rita@acme", "acme", RETENTION_ADMIN_ROLE, &rw),
+        );
     let state = AppState::new(
         Arc::new(actions),
         store.clone(),
         Arc::new(tokens),
         Arc::new(HmacIssuer::new(hmac.clone(), clock.clone())),
     )
-    .with_evidence(evidence);
+    .with_evidence(evidence)
+    .with_retention(RetentionApi::new(store.clone(), clock.clone()));
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
     Fixture {
         base,
@@ -902,11 +907,13 @@ async fn openapi_document_matches_the_routes() {
             let url = f.url(
                 &path
                     .replace("{id}", "exec_pending")
-                    .replace("{key}", "tenants/acme/logs/exec_pending/run.log"),
+                    .replace("{key}", "tenants/acme/logs/exec_pending/run.log")
+                    .replace("{kind}", "logs"),
             );
             let req = match method.as_str() {
                 "get" => f.http.get(url),
                 "post" => f.http.post(url).json(&json!({})),
+                "put" => f.http.put(url).json(&json!({})),
                 other => panic!("unexpected method {other}"),
             };
             let r = req
@@ -1009,6 +1016,185 @@ async fn evidence_manifest_and_audited_download() {
         f.get("alice", "/api/executions/exec_globex/evidence").await,
         404,
         "not_found",
+    )
+    .await;
+}
+
+/// Retention overrides (spec §3.6 MC-DATA-1151) through the API: read by anyone of
+/// the tenant, changed only by a retention admin, bounded, audited, conditional on
+/// If-Match, and never across tenants.
+#[tokio::test]
+async fn retention_overrides_over_http() {
+    let f = start().await;
+    let put = |token: &'static str, kind: &str, body: Value, if_match: Option<&str>| {
+        let mut req = f
+            .http
+            .put(f.url(&format!("/api/retention/{kind}")))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(tag) = if_match {
+            req = req.header("If-Match", tag);
+        }
+        req.send()
+    };
+    let r = f.get("bob", "/api/retention").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let all: Value = r.json().await.unwrap();
+    assert_eq!(all["tenant"], "acme");
+    let kinds = all["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 2, "{all}");
+    assert_eq!(kinds[0]["kind"], "logs");
+    assert_eq!(kinds[0]["effective"], "90d");
+    assert!(kinds[0]["override"].is_null());
+    assert_eq!(kinds[1]["kind"], "receipts");
+    assert_eq!(kinds[1]["min"], "7y");
+    assert_eq!(kinds[1]["enforcement"], "retain_then_purge");
+
+    // An operator is not a retention admin; a read-only token cannot write.
+    let body = json!({"ttl": "30d", "reason": "contract 2025-17"});
+    problem(
+        put("alice", "logs", body.clone(), None).await.unwrap(),
+        403,
+        "not_allowed",
+    )
+    .await;
+    problem(
+        put("carol", "logs", body.clone(), None).await.unwrap(),
+        403,
+        "insufficient_scope",
+    )
+    .await;
+    assert_eq!(f.audit_count("acme").await, 0);
+
+    // Bad input, each naming what was wrong; nothing written.
+    let p = problem(
+        put(
+            "rita",
+            "receipts",
+            json!({"ttl": "1y", "reason": "x"}),
+            None,
+        )
+        .await
+        .unwrap(),
+        422,
+        "retention_out_of_bounds",
+    )
+    .await;
+    assert_eq!(p["field"], "ttl");
+    let p = problem(
+        put(
+            "rita",
+            "logs",
+            json!({"ttl": "forever", "reason": "x"}),
+            None,
+        )
+        .await
+        .unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(p["field"], "ttl");
+    let p = problem(
+        put("rita", "logs", json!({"ttl": "30d", "reason": "  "}), None)
+            .await
+            .unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(p["field"], "reason");
+    problem(
+        put("rita", "evidence", body.clone(), None).await.unwrap(),
+        404,
+        "no_rule",
+    )
+    .await;
+    problem(
+        put("rita", "logs", json!({"ttl": "30d"}), None)
+            .await
+            .unwrap(),
+        422,
+        "invalid_body",
+    )
+    .await;
+    let p = problem(
+        put("rita", "logs", body.clone(), Some("30d"))
+            .await
+            .unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(p["field"], "If-Match");
+    assert_eq!(f.audit_count("acme").await, 0);
+
+    // The admin sets it: previous period, the kind now, its ETag, one audit event.
+    let r = put("rita", "logs", body.clone(), Some("\"none\""))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["etag"], "\"30d\"");
+    let changed: Value = r.json().await.unwrap();
+    assert_eq!(changed["previous"], "90d");
+    assert_eq!(changed["retention"]["override"], "30d");
+    assert_eq!(changed["retention"]["effective"], "30d");
+    let events = f
+        .store
+        .read(&TenantId::new("acme").unwrap(), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "mc.lifecycle.override");
+    assert_eq!(events[0].actor.sub.as_str(), "rita@acme");
+    assert_eq!(events[0].data["reason"], "contract 2025-17");
+    assert_eq!(events[0].data["previous"], "90d");
+
+    // A stale If-Match is refused; the GET's ETag is current.
+    let p = problem(
+        put(
+            "rita",
+            "logs",
+            json!({"ttl": "60d", "reason": "y"}),
+            Some("\"none\""),
+        )
+        .await
+        .unwrap(),
+        412,
+        "precondition_failed",
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("30d"), "{p}");
+    let r = f.get("bob", "/api/retention/logs").await;
+    assert_eq!(r.headers()["etag"], "\"30d\"");
+    let logs: Value = r.json().await.unwrap();
+    assert_eq!(logs["override"], "30d");
+
+    // Another tenant sees its own defaults.
+    let theirs: Value = f.get("gina", "/api/retention").await.json().await.unwrap();
+    assert_eq!(theirs["tenant"], "globex");
+    assert!(theirs["kinds"][0]["override"].is_null());
+
+    // Removing it (conditionally) restores the default.
+    let r = put(
+        "rita",
+        "logs",
+        json!({"ttl": null, "reason": "contract ended"}),
+        Some("\"30d\""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["etag"], "\"none\"");
+    let changed: Value = r.json().await.unwrap();
+    assert_eq!(changed["previous"], "30d");
+    assert!(changed["retention"]["override"].is_null());
+    assert_eq!(changed["retention"]["effective"], "90d");
+    assert_eq!(f.audit_count("acme").await, 2);
+    problem(
+        f.get("bob", "/api/retention/evidence").await,
+        404,
+        "no_rule",
     )
     .await;
 }
