@@ -63,6 +63,14 @@ enum EgressCommand {
         /// service's `10.1.2.0/24`.
         #[arg(long = "allow-range")]
         allow_ranges: Vec<String>,
+        /// Close a tunnel with no bytes either way for this long (30s, 5m, 1h).
+        #[arg(long, default_value = "5m")]
+        idle_timeout: String,
+        /// Close every tunnel this long after it opened, busy or not (e.g. the
+        /// longest task's run time). Default: no limit. Revoked tasks' tunnels close
+        /// at once either way.
+        #[arg(long)]
+        max_lifetime: Option<String>,
     },
 }
 
@@ -81,14 +89,26 @@ pub fn run(args: EgressArgs) -> ExitCode {
             execution,
             shadow,
             allow_ranges,
-        } => proxy(
-            &manifest,
-            listen,
-            &tenant,
-            &execution,
-            shadow,
-            &allow_ranges,
-        ),
+            idle_timeout,
+            max_lifetime,
+        } => (|| {
+            let limits = Limits {
+                idle_timeout: crate::duration_arg::parse("--idle-timeout", &idle_timeout)?,
+                max_lifetime: max_lifetime
+                    .as_deref()
+                    .map(|s| crate::duration_arg::parse("--max-lifetime", s))
+                    .transpose()?,
+            };
+            proxy(
+                &manifest,
+                listen,
+                &tenant,
+                &execution,
+                shadow,
+                &allow_ranges,
+                limits,
+            )
+        })(),
     };
     result.unwrap_or_else(|e| {
         eprintln!("mc egress: {e:#}");
@@ -131,6 +151,12 @@ fn check(manifest: &PathBuf, task: &str, dests: &[String]) -> anyhow::Result<Exi
     })
 }
 
+/// The proxy's connection limits from the command line.
+struct Limits {
+    idle_timeout: std::time::Duration,
+    max_lifetime: Option<std::time::Duration>,
+}
+
 fn proxy(
     manifest: &PathBuf,
     listen: SocketAddr,
@@ -138,6 +164,7 @@ fn proxy(
     execution: &str,
     shadow: bool,
     allow_ranges: &[String],
+    limits: Limits,
 ) -> anyhow::Result<ExitCode> {
     let m = load(manifest)?;
     let tenant = TenantId::new(tenant).context("--tenant")?;
@@ -172,6 +199,8 @@ fn proxy(
         )
         .with_config(ProxyConfig {
             addresses,
+            idle_timeout: limits.idle_timeout,
+            max_lifetime: limits.max_lifetime,
             ..ProxyConfig::default()
         })
         .bind(listen)

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod drift_cmd;
+mod duration_arg;
 mod egress_cmd;
 mod evidence_cmd;
 mod janitor_cmd;

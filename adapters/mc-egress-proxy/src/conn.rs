@@ -265,18 +265,64 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: Sock
     if !head.rest.is_empty() && upstream.write_all(&head.rest).await.is_err() {
         return;
     }
-    relay(
-        client,
-        upstream,
-        shared.config.relay_buffer.max(1024),
-        shared.config.idle_timeout,
-    )
-    .await;
+    let limits = RelayLimits {
+        buf: shared.config.relay_buffer.max(1024),
+        idle: shared.config.idle_timeout,
+        max_lifetime: shared.config.max_lifetime,
+    };
+    let closed = relay(client, upstream, limits, reg.revoked()).await;
+    match closed {
+        Closed::Done => {}
+        Closed::Idle => {
+            tracing::debug!(tenant = %reg.who.tenant, task = %reg.who.task, %target, "egress tunnel closed after {:?} idle", limits.idle)
+        }
+        Closed::Lifetime => {
+            tracing::info!(tenant = %reg.who.tenant, task = %reg.who.task, %target, "egress tunnel closed at its maximum lifetime")
+        }
+        Closed::Revoked => {
+            tracing::info!(tenant = %reg.who.tenant, task = %reg.who.task, %target, "egress tunnel closed: the task's credential was revoked")
+        }
+    }
+}
+
+/// How a relay may run.
+#[derive(Debug, Clone, Copy)]
+struct RelayLimits {
+    /// Buffer per direction.
+    buf: usize,
+    /// Close after this long without a byte either way.
+    idle: std::time::Duration,
+    /// Close this long after the start, busy or not.
+    max_lifetime: Option<std::time::Duration>,
+}
+
+/// Why a relay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// Both sides finished.
+    Done,
+    /// Nothing moved for the idle timeout.
+    Idle,
+    /// The maximum lifetime passed.
+    Lifetime,
+    /// The task was revoked.
+    Revoked,
 }
 
 /// Copies both ways until both sides have finished (each side's end is passed on as a
-/// write shutdown) or nothing has moved either way for `idle`.
-async fn relay(client: TcpStream, upstream: TcpStream, buf: usize, idle: std::time::Duration) {
+/// write shutdown), nothing has moved either way for the idle timeout, the maximum
+/// lifetime has passed, or `revoked` resolves.
+async fn relay(
+    client: TcpStream,
+    upstream: TcpStream,
+    limits: RelayLimits,
+    revoked: impl std::future::Future<Output = ()>,
+) -> Closed {
+    let RelayLimits {
+        buf,
+        idle,
+        max_lifetime,
+    } = limits;
     use std::sync::atomic::{AtomicU64, Ordering};
     let start = tokio::time::Instant::now();
     let last = AtomicU64::new(0);
@@ -316,12 +362,20 @@ async fn relay(client: TcpStream, upstream: TcpStream, buf: usize, idle: std::ti
             }
         }
     };
+    let lifetime = async {
+        match max_lifetime {
+            Some(d) => tokio::time::sleep_until(start + d).await,
+            None => std::future::pending().await,
+        }
+    };
+    // Both pumps (and with them the four halves) are dropped when this returns: the
+    // connections close.
     tokio::select! {
-        () = both => {}
-        () = watchdog => tracing::debug!("egress tunnel closed after {idle:?} idle"),
+        () = both => Closed::Done,
+        () = watchdog => Closed::Idle,
+        () = lifetime => Closed::Lifetime,
+        () = revoked => Closed::Revoked,
     }
-    // Both pumps (and with them the four halves) are dropped here: the connections
-    // close.
 }
 
 /// The request head sent upstream for a plain-HTTP request: origin-form target,

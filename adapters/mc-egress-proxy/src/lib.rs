@@ -92,6 +92,12 @@ pub struct ProxyConfig {
     /// An open tunnel or relayed request with no bytes either way for this long is
     /// closed (smokescreen's idle timeout; default 5 minutes).
     pub idle_timeout: Duration,
+    /// An open tunnel or relayed request is closed this long after it opened, busy
+    /// or not (Envoy's `max_connection_duration`); `None` (the default) sets no
+    /// limit. Bounds how long one approved connection can carry data, e.g. to the
+    /// length of the longest task. Revoking a task closes its connections
+    /// regardless.
+    pub max_lifetime: Option<Duration>,
 }
 
 impl Default for ProxyConfig {
@@ -104,6 +110,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(10),
             relay_buffer: 64 * 1024,
             idle_timeout: Duration::from_secs(300),
+            max_lifetime: None,
         }
     }
 }

@@ -40,13 +40,34 @@ pub struct Registered {
     pub who: TaskRef,
     /// Its allowlist.
     pub policy: Arc<TaskEgress>,
+    /// Turns `true` when the task is revoked: its open tunnels close.
+    revoked: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Registered {
+    /// Resolves once the task's credential is revoked (at once if it already is).
+    pub async fn revoked(&self) {
+        let mut rx = self.revoked.clone();
+        // A dropped sender (the registry is gone) counts as revoked too.
+        let _ = rx.wait_for(|revoked| *revoked).await;
+    }
+
+    /// Whether the task's credential has been revoked.
+    pub fn is_revoked(&self) -> bool {
+        *self.revoked.borrow() || self.revoked.has_changed().is_err()
+    }
+}
+
+struct Entry {
+    reg: Registered,
+    revoke: tokio::sync::watch::Sender<bool>,
 }
 
 /// The tasks the proxy serves, by credential. Only the SHA-256 of each token is
 /// kept; a presented token is hashed and its entry compared in constant time.
 #[derive(Default)]
 pub struct TaskRegistry {
-    tasks: RwLock<HashMap<[u8; 32], Registered>>,
+    tasks: RwLock<HashMap<[u8; 32], Entry>>,
 }
 
 impl fmt::Debug for TaskRegistry {
@@ -74,20 +95,29 @@ impl TaskRegistry {
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).map_err(|e| std::io::Error::other(e.to_string()))?;
         let token = TaskToken(hex::encode(raw));
+        let (revoke, revoked) = tokio::sync::watch::channel(false);
         let reg = Registered {
             who,
             policy: Arc::new(policy),
+            revoked,
         };
         if let Ok(mut t) = self.tasks.write() {
-            t.insert(digest(&token.0), reg);
+            t.insert(digest(&token.0), Entry { reg, revoke });
         }
         Ok(token)
     }
 
-    /// Forgets a task (it finished); its credential stops working at once.
+    /// Forgets a task (it finished): its credential stops working at once, and every
+    /// tunnel or relayed request it still has open is closed — a process the task
+    /// left behind keeps no connection out.
     pub fn revoke(&self, token: &TaskToken) {
-        if let Ok(mut t) = self.tasks.write() {
-            t.remove(&digest(&token.0));
+        let removed = self
+            .tasks
+            .write()
+            .ok()
+            .and_then(|mut t| t.remove(&digest(&token.0)));
+        if let Some(entry) = removed {
+            entry.revoke.send_replace(true);
         }
     }
 
@@ -96,6 +126,6 @@ impl TaskRegistry {
         let d = digest(presented);
         let tasks = self.tasks.read().ok()?;
         let (k, v) = tasks.get_key_value(&d)?;
-        bool::from(k.ct_eq(&d)).then(|| v.clone())
+        bool::from(k.ct_eq(&d)).then(|| v.reg.clone())
     }
 }

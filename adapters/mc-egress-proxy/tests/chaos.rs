@@ -503,3 +503,75 @@ async fn idle_tunnels_are_closed() {
         .unwrap_or(0);
     assert_eq!(n, 0, "EOF after the idle timeout");
 }
+
+/// Writes PING and reads PONG until the tunnel fails; returns how many round trips
+/// made it. The guard only keeps a broken proxy from hanging the test.
+async fn ping_until_closed(s: &mut TcpStream, pause: std::time::Duration) -> usize {
+    let mut ok = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tunnel was never closed ({ok} round trips)"
+        );
+        if s.write_all(b"PING\n").await.is_err() {
+            return ok;
+        }
+        let mut buf = [0u8; 5];
+        match tokio::time::timeout(std::time::Duration::from_secs(30), s.read_exact(&mut buf))
+            .await
+            .expect("no answer and no close")
+        {
+            Ok(_) if &buf == b"PONG\n" => ok += 1,
+            _ => return ok,
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_task_closes_its_open_tunnels() {
+    let rig = rig().await;
+    let target = format!("api.example.com:{}", rig.api.addr.port());
+    let (mut a, resp) = connect(&rig, &target).await;
+    assert_eq!(status(&resp), 200, "{resp}");
+    let (mut b, resp) = connect(&rig, &target).await;
+    assert_eq!(status(&resp), 200, "{resp}");
+    for s in [&mut a, &mut b] {
+        s.write_all(b"PING\n").await.unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"PONG\n");
+    }
+    // The task ends while a process it left behind keeps both tunnels busy.
+    rig.registry.revoke(&rig.token);
+    for s in [&mut a, &mut b] {
+        let after = ping_until_closed(s, std::time::Duration::from_millis(20)).await;
+        assert!(after <= 1, "{after} round trips after the revocation");
+    }
+    let (_, resp) = connect(&rig, &target).await;
+    assert_eq!(status(&resp), 407, "{resp}");
+}
+
+#[tokio::test]
+async fn busy_tunnels_close_at_their_maximum_lifetime() {
+    let rig = rig_with(|c| ProxyConfig {
+        max_lifetime: Some(std::time::Duration::from_secs(1)),
+        ..c
+    })
+    .await;
+    let target = format!("api.example.com:{}", rig.api.addr.port());
+    let (mut s, resp) = connect(&rig, &target).await;
+    assert_eq!(status(&resp), 200, "{resp}");
+    // Never idle (a round trip every 50 ms against the 5-minute idle timeout) and
+    // never revoked: only the lifetime can close it.
+    let trips = ping_until_closed(&mut s, std::time::Duration::from_millis(50)).await;
+    assert!(trips >= 1, "the tunnel worked before its lifetime ended");
+    // A new tunnel of the same task works: the limit is per connection.
+    let (mut again, resp) = connect(&rig, &target).await;
+    assert_eq!(status(&resp), 200, "{resp}");
+    again.write_all(b"PING\n").await.unwrap();
+    let mut buf = [0u8; 5];
+    again.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"PONG\n");
+}
