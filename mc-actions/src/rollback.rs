@@ -5,7 +5,10 @@
 //!
 //! The host calls [`RollbackWatch::watch`] with each accepted outcome (or lets
 //! [`RollbackWatch::observe`] pick the retries and replays out of any outcome) and
-//! [`RollbackWatch::check`] on a timer shorter than the deadline (every 30 s).
+//! [`RollbackWatch::check`] on a timer shorter than the deadline (every 30 s). The
+//! list lives in memory; after a restart [`RollbackWatch::recover`] rebuilds it from
+//! the tenants' audit chains (each accepted retry or replay's `mc.exec.action` event
+//! names the attempt it started), so a restart does not let a bad retry escape.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -97,6 +100,52 @@ pub struct Rollback {
     pub audit_event_id: String,
 }
 
+/// Events read per page by [`RollbackWatch::recover`].
+const RECOVER_PAGE: u32 = 500;
+
+/// The watch an accepted retry or replay's `mc.exec.action` event asks for, if any.
+fn watched_from(e: &mc_core::AuditEvent) -> Option<Watched> {
+    if e.kind != mc_core::audit::EXEC_ACTION {
+        return None;
+    }
+    let action: ActionKind = e.data.get("action")?.as_str()?.parse().ok()?;
+    if !matches!(action, ActionKind::Retry | ActionKind::Replay) {
+        return None;
+    }
+    let started = e.data.get(crate::STARTED_FIELD)?;
+    Some(Watched {
+        tenant: e.actor.tenant.clone(),
+        execution: ExecutionId::new(started.get("executionId")?.as_str()?).ok()?,
+        action,
+        attempt: u32::try_from(started.get("attempt")?.as_u64()?).ok()?,
+        actor: e.actor.sub.clone(),
+        accepted_at: e.ts,
+    })
+}
+
+/// The sequence number to read after so that the first event read is the first of
+/// `tenant`'s chain at or after `t` (events are appended in time order). `head` is
+/// the last sequence number.
+async fn first_at_or_after(
+    audit: &dyn AuditLog,
+    tenant: &TenantId,
+    head: u64,
+    t: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    // Smallest seq in 1..=head+1 whose event is at or after t (head+1: none is).
+    let (mut lo, mut hi) = (1u64, head + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match audit.read(tenant, mid - 1, 1).await?.first() {
+            Some(e) if e.ts >= t => hi = mid,
+            Some(_) => lo = mid + 1,
+            // A chain shorter than its head says: read it all.
+            None => return Ok(0),
+        }
+    }
+    Ok(lo - 1)
+}
+
 /// Watches retried and replayed executions and rolls a tenant's console writes back
 /// when they fail.
 pub struct RollbackWatch {
@@ -177,6 +226,63 @@ impl RollbackWatch {
     /// How many executions are being watched.
     pub fn watching(&self) -> usize {
         self.lock().len()
+    }
+
+    /// Rebuilds the watch list from the audit chains of `tenants`, e.g. at start-up:
+    /// every retry or replay accepted within the policy's window (its
+    /// `mc.exec.action` event carries the `started` execution attempt) is watched
+    /// again, except those a later `mc.exec.rollback` event of the tenant already
+    /// dealt with. Executions already watched are not added twice. Reads each chain
+    /// from the first event of the window only (binary search on the sequence).
+    /// Returns how many watches were added.
+    ///
+    /// # Errors
+    /// The audit log's errors; nothing is added then.
+    pub async fn recover(&self, tenants: &[TenantId]) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let cutoff = now - self.policy.window;
+        let mut found = Vec::new();
+        for tenant in tenants {
+            let Some(head) = self.audit.head(tenant).await? else {
+                continue;
+            };
+            // Replicas' clocks differ a little: start a minute early, filter exactly.
+            let mut after = first_at_or_after(
+                self.audit.as_ref(),
+                tenant,
+                head.seq,
+                cutoff - Duration::minutes(1),
+            )
+            .await?;
+            let mut pending: Vec<Watched> = Vec::new();
+            loop {
+                let page = self.audit.read(tenant, after, RECOVER_PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for e in &page {
+                    if e.kind == ROLLBACK_EVENT {
+                        pending.clear();
+                    } else if e.ts >= cutoff
+                        && let Some(w) = watched_from(e)
+                    {
+                        pending.push(w);
+                    }
+                }
+            }
+            found.extend(pending);
+        }
+        let mut list = self.lock();
+        let mut added = 0;
+        for w in found {
+            let known = list.iter().any(|x| {
+                x.tenant == w.tenant && x.execution == w.execution && x.attempt == w.attempt
+            });
+            if !known {
+                list.push(w);
+                added += 1;
+            }
+        }
+        Ok(added)
     }
 
     /// Looks at every watched execution: those that succeeded (or left the window)
@@ -311,5 +417,67 @@ impl RollbackWatch {
         tracing::warn!(%tenant, seconds = r.seconds_to_rollback, "console actions rolled back after a bad retry");
         metrics::counter!(mc_core::telemetry::ACTION_ROLLBACKS.name).increment(1);
         Ok(Some(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mc_core::MemoryStore;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2025-12-10 18:00 UTC);
+
+    fn event(tenant: &TenantId, ts: OffsetDateTime) -> NewAuditEvent {
+        NewAuditEvent {
+            id: None,
+            kind: "test.event".into(),
+            actor: AuditActor {
+                sub: ActorId::new("tester").unwrap(),
+                tenant: tenant.clone(),
+            },
+            subject: AuditSubject {
+                execution_id: None,
+                resource: None,
+            },
+            data: serde_json::json!({}),
+            ts,
+        }
+    }
+
+    #[test]
+    fn the_window_s_first_event_is_found_by_bisection() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = MemoryStore::new();
+            let tenant = TenantId::new("acme").unwrap();
+            // 1..=7 events, times with repeats (several events in one second).
+            let offsets = [0i64, 10, 10, 10, 25, 40, 40];
+            for n in 1..=offsets.len() {
+                let store = MemoryStore::new();
+                for off in &offsets[..n] {
+                    store
+                        .append(event(&tenant, T0 + Duration::seconds(*off)))
+                        .await
+                        .unwrap();
+                }
+                let all = store.read(&tenant, 0, 100).await.unwrap();
+                for probe in [-5i64, 0, 5, 10, 11, 25, 39, 40, 41, 100] {
+                    let t = T0 + Duration::seconds(probe);
+                    let want = all
+                        .iter()
+                        .find(|e| e.ts >= t)
+                        .map_or(n as u64, |e| e.seq - 1);
+                    let got = first_at_or_after(&store, &tenant, n as u64, t)
+                        .await
+                        .unwrap();
+                    assert_eq!(got, want, "{n} events, t = T0{probe:+}s");
+                }
+            }
+            // An empty chain: nothing to skip.
+            assert_eq!(first_at_or_after(&store, &tenant, 0, T0).await.unwrap(), 0);
+        });
     }
 }

@@ -17,6 +17,10 @@ use crate::error::ActionError;
 use crate::policy::{ActionPolicy, RolePolicy, legal_in_state};
 use crate::request::{ActionOutcome, ActionRequest, MAX_REASON_CHARS, ReplayedExecution};
 
+/// The field of an `mc.exec.action` event's data naming the execution attempt a
+/// retry or replay started: `{"executionId": "exec_1", "attempt": 2}`.
+pub const STARTED_FIELD: &str = "started";
+
 /// Name of the latency histogram (spec §6).
 pub const ACTION_LATENCY_METRIC: &str = mc_core::telemetry::ACTION_LATENCY.name;
 
@@ -338,17 +342,32 @@ impl ActionService {
             h.update(req.idempotency_key.as_str());
             format!("evt_act_{}", &hex::encode(h.finalize())[..24])
         };
-        unit.audit.push(
-            NewAuditEvent::exec_action(
-                &req.tenant,
-                &req.actor.sub,
-                &req.execution_id,
-                req.kind,
-                reason,
-                now,
-            )
-            .with_id(audit_event_id.clone()),
-        );
+        let mut event = NewAuditEvent::exec_action(
+            &req.tenant,
+            &req.actor.sub,
+            &req.execution_id,
+            req.kind,
+            reason,
+            now,
+        )
+        .with_id(audit_event_id.clone());
+        // Beyond spec §5.7's {action, reason}: which execution attempt a retry or
+        // replay started, so the chain alone says what to watch (RollbackWatch::
+        // recover) and an auditor can follow the lineage.
+        let started = match (req.kind, &replay) {
+            (ActionKind::Retry, _) => Some((&req.execution_id, attempt)),
+            (ActionKind::Replay, Some(r)) => Some((&r.id, 1)),
+            _ => None,
+        };
+        if let Some((execution, attempt)) = started
+            && let Some(data) = event.data.as_object_mut()
+        {
+            data.insert(
+                STARTED_FIELD.into(),
+                serde_json::json!({ "executionId": execution, "attempt": attempt }),
+            );
+        }
+        unit.audit.push(event);
         let outcome = ActionOutcome {
             status: "accepted".into(),
             action: req.kind,

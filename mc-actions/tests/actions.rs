@@ -75,9 +75,16 @@ async fn retry_cancel_replay_effects_and_one_audit_event_each() {
     let audit = f.audit().await;
     assert_eq!(audit.len(), 4, "one audit event per accepted action");
     assert!(audit.iter().all(|e| e.kind == "mc.exec.action"));
+    // Spec §5.7's {action, reason}, and for a retry or replay the attempt it started.
     assert_eq!(
         audit[0].data,
-        serde_json::json!({"action": "retry", "reason": "transient_error"})
+        serde_json::json!({"action": "retry", "reason": "transient_error",
+                           "started": {"executionId": "exec_failed", "attempt": 2}})
+    );
+    assert_eq!(audit[1].data["action"], "cancel");
+    assert!(
+        audit[1].data.get("started").is_none(),
+        "a cancel starts nothing"
     );
     assert_eq!(audit[0].actor.sub.as_str(), "alice@company");
     assert_eq!(audit[0].id, retry.audit_event_id);

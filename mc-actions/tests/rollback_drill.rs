@@ -164,3 +164,96 @@ async fn good_retries_and_stale_ones_do_not_roll_back() {
     w.observe(&f.tenant, &alice.sub, &out);
     assert_eq!(w.watching(), 1);
 }
+
+/// The watch list lives in memory: a process restarted between a bad retry and its
+/// failure rebuilds it from the audit chain, so the rollback still happens — once.
+#[tokio::test]
+async fn a_restart_does_not_let_a_bad_retry_escape() {
+    let f = Fixture::new().await;
+    let alice = operator();
+    let e1 = f.execution("exec_1", ExecutionState::Failed).await;
+    let e2 = f.execution("exec_2", ExecutionState::Failed).await;
+    let old = f.execution("exec_old", ExecutionState::Failed).await;
+    // A retry long ago (outside the 15-minute window), then a retry and a replay.
+    f.service
+        .perform(f.request(&alice, ActionKind::Retry, &old.id, "k0"))
+        .await
+        .unwrap();
+    f.clock.advance(Duration::minutes(30));
+    let retry = f
+        .service
+        .perform(f.request(&alice, ActionKind::Retry, &e1.id, "k1"))
+        .await
+        .unwrap();
+    let replay = f
+        .service
+        .perform(f.request(&alice, ActionKind::Replay, &e2.id, "k2"))
+        .await
+        .unwrap();
+    let replayed = replay.replay.clone().unwrap().id;
+    // The events name what they started.
+    let audit = f.audit().await;
+    assert_eq!(audit[1].data["started"]["executionId"], "exec_1");
+    assert_eq!(audit[1].data["started"]["attempt"], retry.attempt);
+    assert_eq!(
+        audit[2].data["started"]["executionId"],
+        replayed.as_str(),
+        "a replay watches the new execution"
+    );
+    assert_eq!(audit[2].data["started"]["attempt"], 1);
+
+    // The process restarts: a new watch knows nothing until it recovers.
+    let w = watch(&f, RollbackPolicy::default());
+    assert_eq!(w.watching(), 0);
+    assert_eq!(w.recover(std::slice::from_ref(&f.tenant)).await.unwrap(), 2);
+    assert_eq!(w.watching(), 2, "the old retry is out of the window");
+    assert_eq!(
+        w.recover(std::slice::from_ref(&f.tenant)).await.unwrap(),
+        0,
+        "recovering twice adds nothing"
+    );
+    // Another tenant's chain is empty: nothing to recover, no error.
+    assert_eq!(
+        w.recover(&[TenantId::new("globex").unwrap()])
+            .await
+            .unwrap(),
+        0
+    );
+
+    // The retried execution fails again: rolled back, with evidence.
+    f.host_transition(&e1.id, ExecutionState::Running)
+        .await
+        .unwrap();
+    f.host_transition(&e1.id, ExecutionState::Failed)
+        .await
+        .unwrap();
+    f.clock.advance(Duration::seconds(30));
+    let rollbacks = w.check().await.unwrap();
+    assert_eq!(rollbacks.len(), 1);
+    assert_eq!(rollbacks[0].bad[0].execution_id, e1.id);
+    assert!(
+        !f.flags
+            .is_enabled(&f.tenant, Flag::ConsoleActionsEnabled)
+            .await
+            .unwrap()
+    );
+
+    // An operator turns writes back on; another restart must not roll back again
+    // for the failure that rollback already dealt with.
+    f.flags
+        .set(&f.tenant, Flag::ConsoleActionsEnabled, true)
+        .await
+        .unwrap();
+    let w2 = watch(&f, RollbackPolicy::default());
+    assert_eq!(
+        w2.recover(std::slice::from_ref(&f.tenant)).await.unwrap(),
+        0
+    );
+    assert!(w2.check().await.unwrap().is_empty());
+    assert!(
+        f.flags
+            .is_enabled(&f.tenant, Flag::ConsoleActionsEnabled)
+            .await
+            .unwrap()
+    );
+}
