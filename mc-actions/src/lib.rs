@@ -37,6 +37,7 @@ pub use rego::RegoActionPolicy;
 pub use request::{ActionOutcome, ActionRequest, MAX_REASON_CHARS, ReplayedExecution};
 pub use rollback::{BadAction, ROLLBACK_EVENT, Rollback, RollbackPolicy, RollbackWatch};
 pub use service::{
-    ACTION_LATENCY_METRIC, ActionAvailability, ActionService, BulkItem, RateCap, STARTED_FIELD,
+    ACTION_LATENCY_METRIC, ActionAvailability, ActionObserver, ActionService, BulkItem, RateCap,
+    STARTED_FIELD,
 };
 pub use stepup::HmacStepUp;

@@ -165,6 +165,13 @@ impl std::fmt::Debug for RollbackWatch {
     }
 }
 
+impl crate::ActionObserver for RollbackWatch {
+    /// [`RollbackWatch::observe`]: watches what an accepted retry or replay started.
+    fn accepted(&self, tenant: &TenantId, actor: &ActorId, outcome: &ActionOutcome) {
+        self.observe(tenant, actor, outcome);
+    }
+}
+
 impl RollbackWatch {
     /// A watch over these stores.
     pub fn new(

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use mc_core::{
-    ActionCommit, ActionKind, Actor, Clock, CommitResult, Digest, Execution, ExecutionId,
+    ActionCommit, ActionKind, Actor, ActorId, Clock, CommitResult, Digest, Execution, ExecutionId,
     ExecutionState, ExecutionStore, Flag, FlagStore, IdempotencyRecord, NewAuditEvent,
     StepUpBinding, StepUpError, StepUpVerifier, StoreError, TenantId, Transition,
 };
@@ -67,6 +67,16 @@ pub struct ActionService {
     policy: Arc<dyn ActionPolicy>,
     clock: Arc<dyn Clock>,
     limiter: Mutex<HashMap<TenantId, (time::OffsetDateTime, u32)>>,
+    observers: Vec<Arc<dyn ActionObserver>>,
+}
+
+/// Told of every action the service accepted (not of refusals, nor of idempotent
+/// replays of a request already accepted), after its unit of work committed —
+/// e.g. [`crate::RollbackWatch`], which then watches what a retry or replay started.
+/// Called inline: keep it cheap and non-blocking.
+pub trait ActionObserver: Send + Sync {
+    /// `actor` of `tenant` had `outcome` accepted.
+    fn accepted(&self, tenant: &TenantId, actor: &ActorId, outcome: &ActionOutcome);
 }
 
 impl std::fmt::Debug for ActionService {
@@ -165,7 +175,14 @@ impl ActionService {
             policy: Arc::new(RolePolicy::default()),
             clock,
             limiter: Mutex::new(HashMap::new()),
+            observers: Vec::new(),
         }
+    }
+
+    /// Tells `observer` of every accepted action (see [`ActionObserver`]).
+    pub fn with_observer(mut self, observer: Arc<dyn ActionObserver>) -> Self {
+        self.observers.push(observer);
+        self
     }
 
     /// Replaces the policy (e.g. the Rego access pack from `mc-policy`).
@@ -189,8 +206,16 @@ impl ActionService {
             outcome = tracing::field::Empty,
         );
         let kind = req.kind;
+        let who = (!self.observers.is_empty()).then(|| (req.tenant.clone(), req.actor.sub.clone()));
         let started = Instant::now();
         let result = self.perform_inner(req).instrument(span.clone()).await;
+        if let (Ok(outcome), Some((tenant, actor))) = (&result, &who)
+            && !outcome.idempotent_replay
+        {
+            for o in &self.observers {
+                o.accepted(tenant, actor, outcome);
+            }
+        }
         let label = match &result {
             Ok(o) if o.idempotent_replay => "replayed",
             Ok(_) => "accepted",

@@ -257,3 +257,49 @@ async fn a_restart_does_not_let_a_bad_retry_escape() {
             .unwrap()
     );
 }
+
+/// As an observer of the service, the watch sees every accepted retry and replay
+/// without the host calling `observe`: refusals, cancels and idempotent replays of
+/// a request add nothing.
+#[tokio::test]
+async fn the_watch_observes_the_service_directly() {
+    let f = Fixture::new().await;
+    let w = Arc::new(watch(&f, RollbackPolicy::default()));
+    let service = mc_actions::ActionService::new(
+        Arc::new(f.store.clone()),
+        Arc::new(f.flags.clone()),
+        f.step_up.clone(),
+        Arc::new(f.clock.clone()),
+    )
+    .with_observer(w.clone());
+    let alice = operator();
+    let failed = f.execution("exec_1", ExecutionState::Failed).await;
+    let running = f.execution("exec_2", ExecutionState::Running).await;
+    let done = f.execution("exec_3", ExecutionState::Succeeded).await;
+    service
+        .perform(f.request(&alice, ActionKind::Retry, &failed.id, "k1"))
+        .await
+        .unwrap();
+    assert_eq!(w.watching(), 1);
+    // The same request again (an idempotent replay) and a refused one: no watch.
+    service
+        .perform(f.request(&alice, ActionKind::Retry, &failed.id, "k1"))
+        .await
+        .unwrap();
+    assert!(
+        service
+            .perform(f.request(&alice, ActionKind::Retry, &running.id, "k2"))
+            .await
+            .is_err()
+    );
+    assert_eq!(w.watching(), 1);
+    service
+        .perform(f.request(&alice, ActionKind::Replay, &done.id, "k3"))
+        .await
+        .unwrap();
+    service
+        .perform(f.request(&alice, ActionKind::Cancel, &running.id, "k4"))
+        .await
+        .unwrap();
+    assert_eq!(w.watching(), 2, "the retry and the replay; not the cancel");
+}

@@ -223,6 +223,9 @@ const DEMO_PRINCIPALS: &[(&str, &str, &str, &str, &[&str])] = &[
     ),
 ];
 
+/// How often the rollback watch checks (half of the 2-minute deadline, and then some).
+const ROLLBACK_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let stores = open_stores(&args).await?;
@@ -325,12 +328,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let retention = mc_http::RetentionApi::new(stores.retention.clone(), clock.clone());
+    // MC-SRE-1161: bad retries and replays roll the tenant's console writes back. The
+    // watch list is rebuilt from the audit chains of the tenants this server serves.
+    let watch = Arc::new(mc_actions::RollbackWatch::new(
+        stores.executions.clone(),
+        stores.flags.clone(),
+        stores.audit.clone(),
+        clock.clone(),
+        mc_actions::RollbackPolicy::default(),
+    ));
+    let mut tenants: Vec<TenantId> = DEMO_PRINCIPALS
+        .iter()
+        .map(|p| TenantId::new(p.2))
+        .collect::<Result<_, _>>()?;
+    tenants.sort();
+    tenants.dedup();
+    let recovered = watch
+        .recover(&tenants)
+        .await
+        .context("rebuilding the rollback watch from the audit chains")?;
     let actions = ActionService::new(
         stores.executions.clone(),
         stores.flags.clone(),
         verifier,
         clock,
-    );
+    )
+    .with_observer(watch.clone());
     let state = AppState::new(
         Arc::new(actions),
         stores.executions.clone(),
@@ -346,6 +369,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stores.label, args.step_up
     );
     println!("OpenAPI 3.1 document: {base}/openapi.json");
+    println!(
+        "rollback watch: checks every {}s; {recovered} retries/replays recovered from the audit chains",
+        ROLLBACK_CHECK_EVERY.as_secs()
+    );
     println!("demo bearer tokens (valid until this process exits):");
     for (name, sub, role, scopes, token) in &printed {
         println!("  export MC_TOKEN_{name}={token}   # {sub}, {role}, {scopes}");
@@ -379,6 +406,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!(
         "  curl -s -X POST {base}/api/executions/exec_1001:retry -H \"Authorization: Bearer $MC_TOKEN_ALICE\" -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' -d '{{\"reason\":\"transient_error\",\"stepUp\":\"<grant>\"}}'"
     );
+
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ROLLBACK_CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match watch.check().await {
+                Ok(rollbacks) => {
+                    for r in rollbacks {
+                        println!(
+                            "rollback: tenant {} console writes turned off after {} bad retry/replay(s) ({}s after the first failure; audit event {})",
+                            r.tenant,
+                            r.bad.len(),
+                            r.seconds_to_rollback,
+                            r.audit_event_id
+                        );
+                    }
+                }
+                Err(e) => eprintln!("rollback check failed (retrying next tick): {e}"),
+            }
+        }
+    });
 
     let mut app = mc_http::router(state);
     if let Some(handle) = crate::observability::install() {

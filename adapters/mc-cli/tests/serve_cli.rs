@@ -71,6 +71,8 @@ struct Started {
     carol: String,
     /// The demo retention admin.
     rita: String,
+    /// Retries and replays the rollback watch recovered from the audit chains.
+    recovered: usize,
 }
 
 /// Starts `mc serve --listen 127.0.0.1:0 ARGS…` and reads its banner.
@@ -89,6 +91,7 @@ fn start(args: &[&str]) -> Started {
     let mut alice = None;
     let mut carol = None;
     let mut rita = None;
+    let mut recovered = None;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("mc serve: listening on http://") {
@@ -106,6 +109,13 @@ fn start(args: &[&str]) -> Started {
                 *slot = Some(rest.split_whitespace().next().unwrap().to_string());
             }
         }
+        if let Some(rest) = line.strip_prefix("rollback watch: ") {
+            recovered = rest
+                .split("; ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse::<usize>().ok());
+        }
         if line.contains(":retry") {
             break; // the last line of the banner
         }
@@ -116,6 +126,7 @@ fn start(args: &[&str]) -> Started {
         alice: format!("Bearer {}", alice.expect("alice's token printed")),
         carol: format!("Bearer {}", carol.expect("carol's token printed")),
         rita: format!("Bearer {}", rita.expect("rita's token printed")),
+        recovered: recovered.expect("the rollback watch line printed"),
     }
 }
 
@@ -236,6 +247,7 @@ fn serve_on_postgres_keeps_state_and_audit_across_restarts() {
             "--max-connections",
             "4",
         ]);
+        assert_eq!(s.recovered, 0, "nothing to watch on a new database");
         let (status, body) = stepped_up_retry(&s.addr, &s.alice, "exec_1001", "pg-1");
         assert_eq!(status, 202, "{body}");
         assert_eq!(json(&body)["attempt"], 2);
@@ -261,6 +273,8 @@ fn serve_on_postgres_keeps_state_and_audit_across_restarts() {
     // the same request is answered from the stored idempotency record, and the
     // audit chain holds exactly one action event.
     let s = start(&["--database-url", &url, "--max-connections", "4"]);
+    // The first run's retry is watched again (MC-SRE-1161 across a restart).
+    assert_eq!(s.recovered, 1);
     let (status, body) = request(
         &s.addr,
         "GET",
