@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod drift_cmd;
+mod drill_cmd;
 mod duration_arg;
 mod egress_cmd;
 mod evidence_cmd;
@@ -40,6 +41,9 @@ enum Command {
     Janitor(janitor_cmd::JanitorArgs),
     /// Config drift: compare desired manifests with live state, watch it, propose fixes.
     Drift(drift_cmd::DriftArgs),
+    /// GameDay drills (egress exfiltration, step-up outage, drift storm, rollback)
+    /// with signed evidence.
+    Drill(drill_cmd::DrillArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +56,6 @@ fn main() -> ExitCode {
         Command::Egress(args) => egress_cmd::run(args),
         Command::Janitor(args) => janitor_cmd::run(args),
         Command::Drift(args) => drift_cmd::run(args),
+        Command::Drill(args) => drill_cmd::run(args),
     }
 }

