@@ -42,14 +42,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.commit(unit).await?;
     for to in [ExecutionState::Running, ExecutionState::Failed] {
         let cur = store.get(&tenant, &id).await?;
-        let mut unit = ActionCommit::new(tenant.clone(), clock.now());
-        unit.transition = Some(Transition {
-            execution_id: id.clone(),
-            expected_version: cur.version,
-            to,
-            next_attempt: false,
-        });
-        store.commit(unit).await?;
+        store
+            .commit(ActionCommit::runtime_transition(&cur, to, clock.now()))
+            .await?;
     }
 
     // An operator retries it from the console after a step-up ceremony.

@@ -161,14 +161,15 @@ async fn passkey_grant_authorises_exactly_one_action() {
 
     // The same grant for another retry (new key) is refused: single use.
     clock.advance(time::Duration::seconds(30));
-    let mut unit = ActionCommit::new(tenant.clone(), clock.now());
-    unit.transition = Some(Transition {
-        execution_id: id.clone(),
-        expected_version: store.get(&tenant, &id).await.unwrap().version,
-        to: ExecutionState::Failed,
-        next_attempt: false,
-    });
-    store.commit(unit).await.unwrap();
+    let cur = store.get(&tenant, &id).await.unwrap();
+    store
+        .commit(ActionCommit::runtime_transition(
+            &cur,
+            ExecutionState::Failed,
+            clock.now(),
+        ))
+        .await
+        .unwrap();
     let err = service
         .perform(request(ActionKind::Retry, "k-retry-2", Some(granted.grant)))
         .await

@@ -146,6 +146,26 @@ impl ActionCommit {
             audit: Vec::new(),
         }
     }
+
+    /// The orchestrator's runtime moving `execution` to `to` at `at` (started,
+    /// finished, failed): a transition expecting the version it was read at, with
+    /// no new attempt and no audit event — console actions go through `mc-actions`.
+    /// A concurrent change makes the commit fail with
+    /// [`StoreError::VersionConflict`]; re-read and try again.
+    pub fn runtime_transition(
+        execution: &Execution,
+        to: ExecutionState,
+        at: OffsetDateTime,
+    ) -> Self {
+        let mut unit = ActionCommit::new(execution.tenant.clone(), at);
+        unit.transition = Some(Transition {
+            execution_id: execution.id.clone(),
+            expected_version: execution.version,
+            to,
+            next_attempt: false,
+        });
+        unit
+    }
 }
 
 /// What a commit did.

@@ -8,7 +8,7 @@ use mc_actions::{ActionError, ActionRequest, ActionService, HmacStepUp};
 use mc_core::{
     ActionCommit, ActionKind, Actor, ActorId, AuditLog, Clock, Digest, Execution, ExecutionId,
     ExecutionState, ExecutionStore, Flag, FlagStore, IdempotencyKey, ManualClock, MemoryFlagStore,
-    MemoryStore, StepUpBinding, TenantId, Transition, verify_chain,
+    MemoryStore, StepUpBinding, TenantId, verify_chain,
 };
 use time::macros::datetime;
 
@@ -67,14 +67,9 @@ async fn host_transition(
     to: ExecutionState,
 ) -> anyhow::Result<()> {
     let cur = store.get(tenant, id).await?;
-    let mut unit = ActionCommit::new(tenant.clone(), clock.now());
-    unit.transition = Some(Transition {
-        execution_id: id.clone(),
-        expected_version: cur.version,
-        to,
-        next_attempt: false,
-    });
-    store.commit(unit).await?;
+    store
+        .commit(ActionCommit::runtime_transition(&cur, to, clock.now()))
+        .await?;
     println!("   runtime: {id} {} -> {to}", cur.state);
     Ok(())
 }

@@ -16,17 +16,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
-use async_trait::async_trait;
 use mc_actions::{ActionError, ActionRequest, ActionService, HmacStepUp, RollbackPolicy};
 use mc_core::{
     ActionCommit, ActionKind, Actor, ActorId, AuditEvent, AuditLog, Clock, Digest, Execution,
     ExecutionId, ExecutionState, ExecutionStore, Flag, FlagStore, IdempotencyKey, LiveObject,
     ManualClock, MemoryBlobStore, MemoryChangeProposer, MemoryDriftSource, MemoryFlagStore,
-    MemoryPager, MemoryStore, StepUpBinding, StepUpError, StepUpGrant, StepUpVerifier, SystemClock,
-    TaskId, TenantId, Transition, verify_chain,
+    MemoryPager, MemoryStore, StepUpBinding, SystemClock, TaskId, TenantId, verify_chain,
 };
 use mc_egress::{AddressPolicy, TaskEgress, TaskRef};
 use mc_egress_proxy::{EgressProxy, ProxyConfig, StaticResolver, TaskRegistry};
@@ -638,29 +636,6 @@ async fn egress(c: &mut Checks) -> anyhow::Result<Evidence> {
 // ---------------------------------------------------------------------------
 // Step-up outage (spec §8)
 
-/// A verifier that can be taken down like an unreachable authenticator service.
-struct Switchable {
-    inner: Arc<HmacStepUp>,
-    down: AtomicBool,
-}
-
-#[async_trait]
-impl StepUpVerifier for Switchable {
-    async fn verify_and_consume(
-        &self,
-        grant: &StepUpGrant,
-        binding: &StepUpBinding,
-        now: OffsetDateTime,
-    ) -> Result<(), StepUpError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(StepUpError::Unavailable(
-                "authenticator service unreachable (drill)".into(),
-            ));
-        }
-        self.inner.verify_and_consume(grant, binding, now).await
-    }
-}
-
 fn random_key() -> anyhow::Result<Vec<u8>> {
     let mut key = vec![0u8; 32];
     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -715,14 +690,9 @@ impl ActionRig {
     /// The runtime moves an execution (not a console action: no audit event).
     async fn host(&self, id: &ExecutionId, to: ExecutionState) -> anyhow::Result<()> {
         let cur = self.store.get(&self.tenant, id).await?;
-        let mut unit = ActionCommit::new(self.tenant.clone(), self.clock.now());
-        unit.transition = Some(Transition {
-            execution_id: id.clone(),
-            expected_version: cur.version,
-            to,
-            next_attempt: false,
-        });
-        self.store.commit(unit).await?;
+        self.store
+            .commit(ActionCommit::runtime_transition(&cur, to, self.clock.now()))
+            .await?;
         Ok(())
     }
 
@@ -748,14 +718,12 @@ impl ActionRig {
 async fn stepup_outage(c: &mut Checks) -> anyhow::Result<Evidence> {
     let rig = ActionRig::new().await?;
     let exec = rig.failed_execution("exec_outage").await?;
-    let verifier = Arc::new(Switchable {
-        inner: rig.hmac.clone(),
-        down: AtomicBool::new(true),
-    });
+    // The authenticator service becomes unreachable.
+    rig.hmac.set_available(false);
     let service = ActionService::new(
         Arc::new(rig.store.clone()),
         Arc::new(rig.flags.clone()),
-        verifier.clone(),
+        rig.hmac.clone(),
         Arc::new(rig.clock.clone()),
     );
     let before = rig.store.get(&rig.tenant, &exec).await?;
@@ -794,7 +762,7 @@ async fn stepup_outage(c: &mut Checks) -> anyhow::Result<Evidence> {
         format!("{} events", events.len()),
     );
     // The authenticator returns: a fresh, step-up-verified retry goes through.
-    verifier.down.store(false, Ordering::SeqCst);
+    rig.hmac.set_available(true);
     let resumed = service.perform(rig.retry(&exec, "outage-2")?).await;
     c.check(
         "writes resume when step-up returns",

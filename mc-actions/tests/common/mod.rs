@@ -95,14 +95,9 @@ impl Fixture {
         to: ExecutionState,
     ) -> Result<CommitResult, StoreError> {
         let cur = self.store.get(&self.tenant, id).await?;
-        let mut unit = ActionCommit::new(self.tenant.clone(), self.clock.now());
-        unit.transition = Some(Transition {
-            execution_id: id.clone(),
-            expected_version: cur.version,
-            to,
-            next_attempt: false,
-        });
-        self.store.commit(unit).await
+        self.store
+            .commit(ActionCommit::runtime_transition(&cur, to, self.clock.now()))
+            .await
     }
 
     pub fn grant(&self, actor: &Actor, kind: ActionKind, id: &ExecutionId) -> StepUpGrant {
