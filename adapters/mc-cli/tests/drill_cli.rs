@@ -54,6 +54,7 @@ fn every_drill_passes_and_its_evidence_verifies_until_tampered_with() {
 
     // Each kind of tampering fails verification, naming the drill.
     let tamper = |file: &str, from: &str, to: &str| {
+        // Edits `file`, verifies, and puts it back.
         let path = out.join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(from), "{file} has no {from:?}");
@@ -75,11 +76,12 @@ fn every_drill_passes_and_its_evidence_verifies_until_tampered_with() {
     let (code, stdout) = tamper("rollback/audit.jsonl", "transient_error", "nothing to see");
     assert_eq!(code, 1);
     assert!(stdout.contains("FAIL  rollback: audit chain"), "{stdout}");
-    let (code, stdout) = tamper(
-        "egress/egress-violations.json",
-        "\"refused\": 5",
-        "\"refused\": 0",
-    );
+    let note: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("egress/egress-violations.json")).unwrap())
+            .unwrap();
+    assert!(note["refused"].as_u64().unwrap() > 20, "{note}");
+    let refused = format!("\"refused\": {}", note["refused"]);
+    let (code, stdout) = tamper("egress/egress-violations.json", &refused, "\"refused\": 0");
     assert_eq!(code, 1);
     assert!(
         stdout.contains("FAIL  egress: artifact egress-violations.json"),
