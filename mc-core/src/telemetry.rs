@@ -87,14 +87,26 @@ pub const EVIDENCE_PACK: MetricSpec = MetricSpec {
     buckets: &[1000.0, 5000.0, 15000.0, 30000.0, 45000.0, 60000.0, 120000.0],
 };
 
-/// `mc_drift_findings_total`: drift findings first seen by a scan, by `severity`
-/// (`critical` | `warning`).
+/// `mc_drift_findings_total`: drift findings that were not open at the detector's
+/// previous scan (new drift, or drift that came back), by `severity` (`critical` |
+/// `warning`).
 pub const DRIFT_FINDINGS: MetricSpec = MetricSpec {
     name: "mc_drift_findings_total",
     kind: MetricKind::Counter,
     unit: "count",
     labels: &["severity"],
-    help: "Config drift findings first seen by the detector, by severity.",
+    help: "Config drift findings that appeared since the detector's previous scan, by severity.",
+    buckets: &[],
+};
+
+/// `mc_drift_last_scan_timestamp_seconds`: when the detector last completed a
+/// comparison (Unix seconds); the "drift detection stopped" alert watches it.
+pub const DRIFT_LAST_SCAN: MetricSpec = MetricSpec {
+    name: "mc_drift_last_scan_timestamp_seconds",
+    kind: MetricKind::Gauge,
+    unit: "seconds",
+    labels: &[],
+    help: "Unix time of the drift detector's last completed comparison.",
     buckets: &[],
 };
 
@@ -139,6 +151,7 @@ pub const METRICS: &[MetricSpec] = &[
     EVIDENCE_PACK,
     DRIFT_FINDINGS,
     DRIFT_OPEN,
+    DRIFT_LAST_SCAN,
     EGRESS_BLOCKS,
     LIFECYCLE_DELETED,
 ];

@@ -31,6 +31,9 @@ pub struct ScanReport {
     pub compared: usize,
     /// The findings, by object.
     pub findings: Vec<Finding>,
+    /// Findings that were not open at this detector's previous scan (new drift, or
+    /// drift that came back); counted in `mc_drift_findings_total`.
+    pub new_findings: usize,
     /// Pages sent (critical findings).
     pub paged: usize,
     /// Proposals opened by this scan.
@@ -51,6 +54,8 @@ pub struct DriftDetector {
     flags: Arc<dyn FlagStore>,
     clock: Arc<dyn Clock>,
     rules: DiffRules,
+    /// Fingerprints open after the previous scan.
+    open: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for DriftDetector {
@@ -94,6 +99,7 @@ impl DriftDetector {
             flags: parts.flags,
             clock: parts.clock,
             rules,
+            open: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -113,16 +119,30 @@ impl DriftDetector {
         let live = self.source.snapshot().await?;
         let findings = find_drift(self.source.name(), desired, &live, &self.rules);
         let mut open = [0u64; 2];
-        for f in &findings {
-            metrics::counter!(FINDINGS_METRIC, "severity" => f.severity.as_str()).increment(1);
-            open[usize::from(f.severity == Severity::Warning)] += 1;
+        let mut new_findings = 0;
+        {
+            let mut was_open = self
+                .open
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for f in &findings {
+                if !was_open.contains(&f.fingerprint) {
+                    new_findings += 1;
+                    metrics::counter!(FINDINGS_METRIC, "severity" => f.severity.as_str())
+                        .increment(1);
+                }
+                open[usize::from(f.severity == Severity::Warning)] += 1;
+            }
+            *was_open = findings.iter().map(|f| f.fingerprint.clone()).collect();
         }
         metrics::gauge!(OPEN_METRIC, "severity" => "critical").set(open[0] as f64);
         metrics::gauge!(OPEN_METRIC, "severity" => "warning").set(open[1] as f64);
+        metrics::gauge!(mc_core::telemetry::DRIFT_LAST_SCAN.name).set(at.unix_timestamp() as f64);
         let mut report = ScanReport {
             at,
             compared: desired.len(),
             findings,
+            new_findings,
             paged: 0,
             proposed: Vec::new(),
             already_proposed: 0,

@@ -107,6 +107,7 @@ async fn a_drift_storm_is_paged_proposed_once_and_merging_fixes_it() {
     source.set(storm_img);
     let r = detector.scan(&desired, &files).await.unwrap();
     assert_eq!(r.findings.len(), 3, "{:?}", r.findings);
+    assert_eq!(r.new_findings, 3, "all three appeared with this scan");
     let by_kind: BTreeMap<&str, &mc_drift::Finding> = r
         .findings
         .iter()
@@ -157,6 +158,7 @@ async fn a_drift_storm_is_paged_proposed_once_and_merging_fixes_it() {
     let r = detector.scan(&desired, &files).await.unwrap();
     assert!(r.proposed.is_empty());
     assert_eq!(r.already_proposed, 3);
+    assert_eq!(r.new_findings, 0, "still open, not new");
     // Critical drifts page once (the unchanged network policy and service are the
     // same fingerprints); the replicas-only warning does not page.
     assert_eq!(pager.pages().len(), 3);
@@ -177,4 +179,5 @@ async fn a_drift_storm_is_paged_proposed_once_and_merging_fixes_it() {
     source.set(live(&merged));
     let r = detector.scan(&merged, &files).await.unwrap();
     assert!(r.findings.is_empty());
+    assert_eq!(r.new_findings, 0);
 }

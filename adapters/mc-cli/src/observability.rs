@@ -21,6 +21,7 @@ pub fn install() -> Option<PrometheusHandle> {
     for m in METRICS {
         let unit = match m.unit {
             "milliseconds" => Unit::Milliseconds,
+            "seconds" => Unit::Seconds,
             _ => Unit::Count,
         };
         match m.kind {
