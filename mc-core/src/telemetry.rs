@@ -133,6 +133,28 @@ pub const EGRESS_BLOCKS: MetricSpec = MetricSpec {
     buckets: &[],
 };
 
+/// `mc_egress_tunnels_open`: tunnels and relayed requests the egress proxy holds open.
+pub const EGRESS_TUNNELS_OPEN: MetricSpec = MetricSpec {
+    name: "mc_egress_tunnels_open",
+    kind: MetricKind::Gauge,
+    unit: "count",
+    labels: &[],
+    help: "Tunnels and relayed requests the egress proxy holds open.",
+    buckets: &[],
+};
+
+/// `mc_egress_tunnels_closed_total`: tunnels and relayed requests closed, by `reason`
+/// (`done`: both sides finished; `idle`; `lifetime`: the maximum lifetime; `revoked`:
+/// the task's credential was revoked).
+pub const EGRESS_TUNNELS_CLOSED: MetricSpec = MetricSpec {
+    name: "mc_egress_tunnels_closed_total",
+    kind: MetricKind::Counter,
+    unit: "count",
+    labels: &["reason"],
+    help: "Tunnels and relayed requests the egress proxy closed, by reason (done, idle, lifetime, revoked).",
+    buckets: &[],
+};
+
 /// `mc_lifecycle_deleted_total`: objects the TTL janitor deleted, by `kind` (`logs`,
 /// …; the kinds of the retention rules).
 pub const LIFECYCLE_DELETED: MetricSpec = MetricSpec {
@@ -153,6 +175,8 @@ pub const METRICS: &[MetricSpec] = &[
     DRIFT_OPEN,
     DRIFT_LAST_SCAN,
     EGRESS_BLOCKS,
+    EGRESS_TUNNELS_OPEN,
+    EGRESS_TUNNELS_CLOSED,
     LIFECYCLE_DELETED,
 ];
 

@@ -270,7 +270,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut client: TcpStream, peer: Sock
         idle: shared.config.idle_timeout,
         max_lifetime: shared.config.max_lifetime,
     };
+    let open = metrics::gauge!(mc_core::telemetry::EGRESS_TUNNELS_OPEN.name);
+    open.increment(1.0);
     let closed = relay(client, upstream, limits, reg.revoked()).await;
+    open.decrement(1.0);
+    metrics::counter!(mc_core::telemetry::EGRESS_TUNNELS_CLOSED.name, "reason" => closed.as_str())
+        .increment(1);
     match closed {
         Closed::Done => {}
         Closed::Idle => {
@@ -294,6 +299,18 @@ struct RelayLimits {
     idle: std::time::Duration,
     /// Close this long after the start, busy or not.
     max_lifetime: Option<std::time::Duration>,
+}
+
+impl Closed {
+    /// The `reason` label of `mc_egress_tunnels_closed_total`.
+    fn as_str(self) -> &'static str {
+        match self {
+            Closed::Done => "done",
+            Closed::Idle => "idle",
+            Closed::Lifetime => "lifetime",
+            Closed::Revoked => "revoked",
+        }
+    }
 }
 
 /// Why a relay ended.
