@@ -80,6 +80,9 @@ enum Which {
     DriftStorm,
     /// MC-SRE-1161 "Simulate bad retry; auto-rollback within 2m; evidence recorded".
     Rollback,
+    /// MC-DATA-1151 and spec §7: logs purged at 90 days, receipts kept 7 years,
+    /// signed deletion manifests for auditors.
+    Lifecycle,
     /// Every drill above.
     All,
 }
@@ -122,7 +125,7 @@ pub struct Report {
 #[derive(Default)]
 struct Evidence {
     audit: Vec<AuditEvent>,
-    files: Vec<(&'static str, Vec<u8>)>,
+    files: Vec<(String, Vec<u8>)>,
 }
 
 /// Checks collected while a drill runs.
@@ -191,6 +194,7 @@ fn run_drills(which: Which, out: &Path, key: Option<&Path>) -> anyhow::Result<Ex
             Which::StepupOutage,
             Which::DriftStorm,
             Which::Rollback,
+            Which::Lifecycle,
         ],
         one => vec![one],
     };
@@ -210,6 +214,7 @@ fn run_drills(which: Which, out: &Path, key: Option<&Path>) -> anyhow::Result<Ex
                 Which::StepupOutage => stepup_outage(&mut checks).await,
                 Which::DriftStorm => drift_storm(&mut checks).await,
                 Which::Rollback => rollback(&mut checks).await,
+                Which::Lifecycle => lifecycle(&mut checks).await,
                 Which::All => unreachable!("expanded above"),
             }
         })?;
@@ -262,6 +267,10 @@ fn describe(d: Which) -> (&'static str, &'static str) {
             "rollback",
             "bad retry auto-rolled back within 2 minutes, evidence recorded (MC-SRE-1161)",
         ),
+        Which::Lifecycle => (
+            "lifecycle",
+            "TTL controllers: logs purged at 90 days, receipts kept 7 years, signed deletion manifests (MC-DATA-1151, spec §7)",
+        ),
         Which::All => ("all", ""),
     }
 }
@@ -283,9 +292,12 @@ fn write_evidence(
         lines.push(b'\n');
     }
     let mut files = vec![
-        ("report.json", payload),
-        ("report.dsse.json", envelope.to_json_pretty().into_bytes()),
-        ("audit.jsonl", lines),
+        ("report.json".to_string(), payload),
+        (
+            "report.dsse.json".to_string(),
+            envelope.to_json_pretty().into_bytes(),
+        ),
+        ("audit.jsonl".to_string(), lines),
     ];
     files.extend(evidence.files.iter().cloned());
     for (name, bytes) in files {
@@ -673,7 +685,10 @@ async fn egress(c: &mut Checks, metrics: Option<&PrometheusHandle>) -> anyhow::R
     proxy.shutdown().await;
     let mut files = Vec::new();
     if let Some((_, n)) = &note {
-        files.push(("egress-violations.json", serde_json::to_vec_pretty(n)?));
+        files.push((
+            "egress-violations.json".to_string(),
+            serde_json::to_vec_pretty(n)?,
+        ));
     }
     Ok(Evidence {
         audit: events,
@@ -999,8 +1014,11 @@ async fn drift_storm(c: &mut Checks) -> anyhow::Result<Evidence> {
     Ok(Evidence {
         audit: Vec::new(),
         files: vec![
-            ("proposals.json", serde_json::to_vec_pretty(&proposals)?),
-            ("pages.json", serde_json::to_vec_pretty(&pages)?),
+            (
+                "proposals.json".to_string(),
+                serde_json::to_vec_pretty(&proposals)?,
+            ),
+            ("pages.json".to_string(), serde_json::to_vec_pretty(&pages)?),
         ],
     })
 }
@@ -1088,5 +1106,143 @@ async fn rollback(c: &mut Checks) -> anyhow::Result<Evidence> {
     Ok(Evidence {
         audit: events,
         files: Vec::new(),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Data lifecycle (MC-DATA-1151, spec §7)
+
+async fn lifecycle(c: &mut Checks) -> anyhow::Result<Evidence> {
+    use mc_core::{BlobKey, BlobStore, PutMode};
+    use mc_lifecycle::{Janitor, PurgeOptions, Retaining, Retention, verify_deletion_manifest};
+    let t0 = OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    let clock = Arc::new(ManualClock::new(t0));
+    let retention = Retention::new();
+    // Receipts are immutable on any store: the janitor and everyone else go through
+    // the retention guard.
+    let blobs: Arc<dyn BlobStore> = Arc::new(Retaining::new(
+        Arc::new(MemoryBlobStore::new(clock.clone())),
+        retention.clone(),
+        clock.clone(),
+    ));
+    let audit = Arc::new(MemoryStore::new());
+    let key = EvidenceKey::generate()?;
+    let tenant = TenantId::new("acme")?;
+    let log = BlobKey::new("tenants/acme/logs/exec_1/run.log")?;
+    let recent_log = BlobKey::new("tenants/acme/logs/exec_2/run.log")?;
+    let receipt = BlobKey::new("tenants/acme/receipts/exec_1/receipt.json")?;
+    blobs
+        .put(&log, "step 1 ok\n".into(), PutMode::Create)
+        .await?;
+    blobs
+        .put(&receipt, "{\"amount\": 100}".into(), PutMode::Create)
+        .await?;
+    clock.set(t0 + time::Duration::days(60));
+    blobs
+        .put(&recent_log, "step 1 ok\n".into(), PutMode::Create)
+        .await?;
+    let janitor = Janitor::new(
+        blobs.clone(),
+        audit.clone(),
+        clock.clone(),
+        EvidenceKey::from_pkcs8_pem(&key.to_pkcs8_pem()?)?,
+        retention,
+    );
+    let mut files = Vec::new();
+
+    // Day 91: the 90-day log goes, the 31-day log and the receipt stay.
+    clock.set(t0 + time::Duration::days(91));
+    let logs = janitor
+        .purge(&tenant, "logs", &PurgeOptions::default())
+        .await?;
+    let gone = blobs.head(&log).await.is_err();
+    let kept = blobs.head(&recent_log).await.is_ok() && blobs.head(&receipt).await.is_ok();
+    c.check(
+        "logs are purged at 90 days, nothing younger",
+        logs.deleted == 1 && gone && kept,
+        format!(
+            "day 91: examined {}, expired {}, deleted {}; the 31-day log and the receipt remain: {kept}",
+            logs.examined, logs.expired, logs.deleted
+        ),
+    );
+    let receipts = janitor
+        .purge(&tenant, "receipts", &PurgeOptions::default())
+        .await?;
+    let deleted = blobs.delete(&receipt).await;
+    let overwritten = blobs
+        .put(&receipt, "{\"amount\": 0}".into(), PutMode::Overwrite)
+        .await;
+    c.check(
+        "receipts are kept 7 years: neither purged, deleted nor overwritten before",
+        receipts.deleted == 0
+            && deleted.is_err()
+            && overwritten.is_err()
+            && blobs.get(&receipt).await? == "{\"amount\": 100}",
+        format!(
+            "day 91: janitor deleted {} receipts; a direct delete: {}; an overwrite: {}",
+            receipts.deleted,
+            deleted.err().map_or("allowed".into(), |e| e.to_string()),
+            overwritten
+                .err()
+                .map_or("allowed".into(), |e| e.to_string())
+        ),
+    );
+
+    // Seven years and a day later the receipt goes too.
+    clock.set(t0 + time::Duration::days(7 * 366 + 1));
+    let late = janitor
+        .purge(&tenant, "receipts", &PurgeOptions::default())
+        .await?;
+    c.check(
+        "receipts are purged after 7 years",
+        late.deleted == 1 && blobs.head(&receipt).await.is_err(),
+        format!("7 years + 1 day: deleted {}", late.deleted),
+    );
+
+    // Every run that deleted left a signed plan and result that verify with the
+    // janitor's key and name exactly what went; a run with nothing expired writes none.
+    let public = key.verifying_key();
+    let mut verified = 0;
+    let mut listed = Vec::new();
+    for report in [&logs, &receipts, &late] {
+        for (phase, k) in [("plan", &report.plan_key), ("result", &report.result_key)] {
+            let Some(k) = k else { continue };
+            let bytes = blobs.get(k).await?;
+            if let Ok(m) = verify_deletion_manifest(&bytes, &public) {
+                verified += 1;
+                listed.extend(m.entries.iter().map(|e| format!("{phase}: {}", e.key)));
+                files.push((
+                    format!("{}.{phase}.dsse.json", report.run_id),
+                    bytes.to_vec(),
+                ));
+            }
+        }
+    }
+    c.check(
+        "signed deletion manifests (plan and result) verify for every run that deleted",
+        verified == 4 && receipts.plan_key.is_none(),
+        format!("{verified} of 4 manifests verified (the day-91 receipts run expired nothing and wrote none); entries: {listed:?}"),
+    );
+    let events = audit.read(&tenant, 0, 100).await?;
+    let purges = events
+        .iter()
+        .filter(|e| e.kind == mc_lifecycle::PURGE_EVENT)
+        .count();
+    c.check(
+        "each deleting run is audited in a chain that verifies",
+        purges == 2 && verify_chain(&events).is_ok(),
+        format!(
+            "{purges} {} events, chain verifies: {}",
+            mc_lifecycle::PURGE_EVENT,
+            verify_chain(&events).is_ok()
+        ),
+    );
+    files.push((
+        "janitor-key.pub".to_string(),
+        mc_evidence::dsse::public_key_to_pem(&public)?.into_bytes(),
+    ));
+    Ok(Evidence {
+        audit: events,
+        files,
     })
 }

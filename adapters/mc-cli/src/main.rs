@@ -41,8 +41,8 @@ enum Command {
     Janitor(janitor_cmd::JanitorArgs),
     /// Config drift: compare desired manifests with live state, watch it, propose fixes.
     Drift(drift_cmd::DriftArgs),
-    /// GameDay drills (egress exfiltration, step-up outage, drift storm, rollback)
-    /// with signed evidence.
+    /// GameDay drills (egress exfiltration, step-up outage, drift storm, rollback,
+    /// data lifecycle) with signed evidence.
     Drill(drill_cmd::DrillArgs),
 }
 

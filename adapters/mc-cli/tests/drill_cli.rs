@@ -19,7 +19,13 @@ fn every_drill_passes_and_its_evidence_verifies_until_tampered_with() {
         .arg("--key")
         .arg(&keygen));
     assert_eq!(code, 0, "{stdout}{stderr}");
-    for drill in ["egress", "stepup-outage", "drift-storm", "rollback"] {
+    for drill in [
+        "egress",
+        "stepup-outage",
+        "drift-storm",
+        "rollback",
+        "lifecycle",
+    ] {
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join(drill).join("report.json")).unwrap())
                 .unwrap();
@@ -50,7 +56,7 @@ fn every_drill_passes_and_its_evidence_verifies_until_tampered_with() {
     };
     let (code, stdout, _) = verify(&public);
     assert_eq!(code, 0, "{stdout}");
-    assert_eq!(stdout.matches("signature valid, drill passed").count(), 4);
+    assert_eq!(stdout.matches("signature valid, drill passed").count(), 5);
 
     // Each kind of tampering fails verification, naming the drill.
     let tamper = |file: &str, from: &str, to: &str| {
@@ -104,7 +110,7 @@ fn every_drill_passes_and_its_evidence_verifies_until_tampered_with() {
     );
     let (code, stdout, _) = verify(&dir.path().join("other.pem.pub"));
     assert_eq!(code, 1);
-    assert_eq!(stdout.matches("FAIL").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("FAIL").count(), 5, "{stdout}");
 }
 
 #[test]
