@@ -58,16 +58,22 @@ enum DriftCommand {
         /// Time between scans (`30s`, `2m`).
         #[arg(long, default_value = "2m")]
         interval: String,
+        /// Serve Prometheus metrics (`/metrics`: findings, open findings, last scan
+        /// time for `McDriftScansStale`) on this address.
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
 }
 
 /// Runs `mc drift`.
 pub fn run(args: DriftArgs) -> ExitCode {
     let result = match args.command {
-        DriftCommand::Check(c) => check(&c, None),
-        DriftCommand::Watch { common, interval } => {
-            parse_interval(&interval).and_then(|i| check(&common, Some(i)))
-        }
+        DriftCommand::Check(c) => check(&c, None, None),
+        DriftCommand::Watch {
+            common,
+            interval,
+            metrics_listen,
+        } => parse_interval(&interval).and_then(|i| check(&common, Some(i), metrics_listen)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("mc drift: {e:#}");
@@ -149,7 +155,11 @@ impl DriftSource for FileSource {
     }
 }
 
-fn check(c: &Common, every: Option<Duration>) -> anyhow::Result<ExitCode> {
+fn check(
+    c: &Common,
+    every: Option<Duration>,
+    metrics_listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<ExitCode> {
     let (desired, files) = read_desired(&c.desired)?;
     let mut rules = DiffRules::default();
     for i in &c.ignore {
@@ -184,6 +194,10 @@ fn check(c: &Common, every: Option<Duration>) -> anyhow::Result<ExitCode> {
     );
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async {
+        if let Some(addr) = metrics_listen {
+            let bound = crate::observability::serve_metrics(addr).await?;
+            println!("metrics on http://{bound}/metrics");
+        }
         flags
             .set(&tenant, Flag::DriftPrBotEnabled, c.proposals.is_some())
             .await

@@ -71,6 +71,10 @@ enum EgressCommand {
         /// at once either way.
         #[arg(long)]
         max_lifetime: Option<String>,
+        /// Serve Prometheus metrics (`/metrics`: blocks, open and closed tunnels) on
+        /// this address.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
 }
 
@@ -91,13 +95,15 @@ pub fn run(args: EgressArgs) -> ExitCode {
             allow_ranges,
             idle_timeout,
             max_lifetime,
+            metrics_listen,
         } => (|| {
-            let limits = Limits {
+            let limits = ProxyOptions {
                 idle_timeout: crate::duration_arg::parse("--idle-timeout", &idle_timeout)?,
                 max_lifetime: max_lifetime
                     .as_deref()
                     .map(|s| crate::duration_arg::parse("--max-lifetime", s))
                     .transpose()?,
+                metrics_listen,
             };
             proxy(
                 &manifest,
@@ -151,10 +157,12 @@ fn check(manifest: &PathBuf, task: &str, dests: &[String]) -> anyhow::Result<Exi
     })
 }
 
-/// The proxy's connection limits from the command line.
-struct Limits {
+/// The proxy's options from the command line.
+struct ProxyOptions {
     idle_timeout: std::time::Duration,
     max_lifetime: Option<std::time::Duration>,
+    /// Where to serve `/metrics`, if anywhere.
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn proxy(
@@ -164,7 +172,7 @@ fn proxy(
     execution: &str,
     shadow: bool,
     allow_ranges: &[String],
-    limits: Limits,
+    limits: ProxyOptions,
 ) -> anyhow::Result<ExitCode> {
     let m = load(manifest)?;
     let tenant = TenantId::new(tenant).context("--tenant")?;
@@ -183,6 +191,10 @@ fn proxy(
         .try_init();
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(async {
+        if let Some(addr) = limits.metrics_listen {
+            let bound = crate::observability::serve_metrics(addr).await?;
+            println!("metrics on http://{bound}/metrics");
+        }
         let registry = Arc::new(TaskRegistry::new());
         let flags = Arc::new(MemoryFlagStore::new());
         flags

@@ -32,3 +32,28 @@ pub fn install() -> Option<PrometheusHandle> {
     }
     Some(handle)
 }
+
+/// Serves `/metrics` (Prometheus text format) on `addr` for a long-running command
+/// (`mc drift watch`, `mc egress proxy`); must run inside a tokio runtime. Returns
+/// the address bound (`addr` may ask for port 0).
+///
+/// # Errors
+/// A recorder is already installed in this process, or `addr` cannot be bound.
+pub async fn serve_metrics(addr: std::net::SocketAddr) -> anyhow::Result<std::net::SocketAddr> {
+    let handle =
+        install().ok_or_else(|| anyhow::anyhow!("a metrics recorder is already installed"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding --metrics-listen {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(handle.render())),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("metrics endpoint stopped: {e}");
+        }
+    });
+    Ok(bound)
+}

@@ -115,3 +115,80 @@ fn bad_input_is_an_error_naming_it() {
     assert_eq!(code, 2);
     assert!(err.contains("longer than zero"), "{err}");
 }
+
+/// `mc drift watch --metrics-listen` serves the detector's metrics, including the
+/// last-scan time that `McDriftScansStale` watches.
+#[test]
+fn watch_serves_metrics() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let tmp = TempDir::new("watch-metrics");
+    let desired = tmp.path().join("web.yaml");
+    let live_file = tmp.path().join("live.yaml");
+    std::fs::write(&desired, DESIRED).unwrap();
+    std::fs::write(&live_file, live(5)).unwrap();
+    let mut child = mc()
+        .args([
+            "drift",
+            "watch",
+            "--interval",
+            "1h",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--desired")
+        .arg(&desired)
+        .arg("--live")
+        .arg(&live_file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let mut addr = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("metrics on http://") {
+            addr = rest.strip_suffix("/metrics").map(str::to_string);
+        }
+        // The first scan's output: the drift found.
+        if line.contains("field(s) differ") {
+            break;
+        }
+    }
+    let addr = addr.expect("the metrics address was printed");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("mc_drift_open_findings{severity=\"warning\"} 1"),
+        "{text}"
+    );
+    let last_scan: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mc_drift_last_scan_timestamp_seconds "))
+        .expect("last scan exported")
+        .trim()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        last_scan > 0.0 && last_scan <= now,
+        "{last_scan} vs now {now}"
+    );
+}

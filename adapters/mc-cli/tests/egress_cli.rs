@@ -74,12 +74,18 @@ fn proxy_serves_the_manifest_tasks() {
     let mut child = mc()
         .args(["egress", "proxy", "--manifest"])
         .arg(&m)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let metrics_line = lines.next().unwrap().unwrap();
+    let metrics_addr = metrics_line
+        .strip_prefix("metrics on http://")
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected first line {metrics_line:?}"))
+        .to_string();
     let first = lines.next().unwrap().unwrap();
     let addr = first
         .strip_prefix("egress proxy on ")
@@ -105,6 +111,15 @@ fn proxy_serves_the_manifest_tasks() {
     .unwrap();
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
+    // The refusal is counted on the proxy's metrics endpoint.
+    let mut m_conn = TcpStream::connect(&metrics_addr).unwrap();
+    write!(
+        m_conn,
+        "GET /metrics HTTP/1.1\r\nHost: {metrics_addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut metrics = String::new();
+    let _ = m_conn.read_to_string(&mut metrics);
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(m);
@@ -112,5 +127,9 @@ fn proxy_serves_the_manifest_tasks() {
     assert!(
         resp.contains("X-MC-Egress-Reason: host_not_allowed"),
         "{resp}"
+    );
+    assert!(
+        metrics.contains("mc_egress_block_total{mode=\"enforce\",reason=\"host_not_allowed\"} 1"),
+        "{metrics}"
     );
 }
