@@ -21,6 +21,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mc_actions::MAX_REASON_CHARS;
 use mc_core::{Clock, RetentionStore};
 use mc_lifecycle::{
     KindRetention, LifecycleError, OverrideChange, Retention, Ttl, set_override_audited,
@@ -35,9 +36,6 @@ use crate::state::AppState;
 
 /// The role that may change retention overrides unless configured otherwise.
 pub const RETENTION_ADMIN_ROLE: &str = "retention_admin";
-
-/// Longest accepted reason, in characters (as for console actions).
-pub const MAX_REASON_CHARS: usize = 1024;
 
 /// What the retention routes need.
 #[derive(Clone)]
