@@ -1,0 +1,5 @@
+export * from "./api";
+export { ActionButton, describeError, describeOutcome } from "./ActionButton";
+export type { ActionButtonProps } from "./ActionButton";
+export { ActionBar } from "./ActionBar";
+export type { ActionBarProps } from "./ActionBar";
