@@ -45,6 +45,32 @@ export interface IssuedGrant {
   expiresAt: string;
 }
 
+/** A blob kind's retention for the caller's tenant (`GET /api/retention`). */
+export interface KindRetention {
+  kind: string;
+  /** The period when the tenant has no override (`90d`, `7y`). */
+  default: string;
+  /** The shortest override allowed. */
+  min: string;
+  /** The longest override allowed. */
+  max: string;
+  /** `purge` (deleted after the period) or `retain_then_purge` (immutable until then). */
+  enforcement: "purge" | "retain_then_purge";
+  /** The tenant's override, if any. */
+  override: string | null;
+  /** The period in force. */
+  effective: string;
+}
+
+/** `PUT /api/retention/{kind}`'s answer. */
+export interface RetentionChanged {
+  previous: string;
+  retention: KindRetention;
+}
+
+/** The entity tag of a kind's override, as `GET /api/retention/{kind}` sends it. */
+export const retentionTag = (k: KindRetention): string => `"${k.override ?? "none"}"`;
+
 /** A refused request: the problem document's fields. */
 export class ApiError extends Error {
   constructor(
@@ -179,6 +205,30 @@ export class McApi {
     });
     const answer = await ceremony(challenge);
     return this.call("POST", "/api/stepup/verify", answer);
+  }
+
+  /** The tenant's retention rules and overrides, every kind. */
+  retention(): Promise<{ tenant: string; kinds: KindRetention[] }> {
+    return this.call("GET", "/api/retention");
+  }
+
+  /**
+   * Sets (`ttl`) or removes (`null`) the tenant's override of a kind (retention
+   * admins only). `ifMatch` (from `retentionTag` of what was shown) makes it
+   * conditional: 412 `precondition_failed` when someone changed it since.
+   */
+  setRetention(
+    kind: string,
+    ttl: string | null,
+    reason: string,
+    ifMatch?: string,
+  ): Promise<RetentionChanged> {
+    return this.call(
+      "PUT",
+      `/api/retention/${encodeURIComponent(kind)}`,
+      { ttl, reason },
+      ifMatch === undefined ? {} : { "If-Match": ifMatch },
+    );
   }
 
   /**

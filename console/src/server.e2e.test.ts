@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiError, McApi, demoCeremony } from "./api";
+import { ApiError, McApi, demoCeremony, retentionTag } from "./api";
 
 const bin =
   process.env["MC_BIN"] ??
@@ -67,6 +67,25 @@ describe("McApi against mc serve", () => {
     const again = await alice.perform("exec_1001", "retry", "transient_error", "kit-e2e-1", grant.grant);
     expect(again.idempotentReplay).toBe(true);
     expect(again.attempt).toBe(2);
+  });
+
+  it("lets the retention admin change an override, conditionally", async () => {
+    const rita = new McApi(base, tokens["RITA"]!);
+    const before = await rita.retention();
+    const logs = before.kinds.find((k) => k.kind === "logs")!;
+    expect(logs.override).toBeNull();
+    const changed = await rita.setRetention("logs", "30d", "contract 2025-17", retentionTag(logs));
+    expect(changed.previous).toBe("90d");
+    expect(changed.retention.effective).toBe("30d");
+    // The same stale tag again: someone (we) changed it since.
+    const stale = await rita
+      .setRetention("logs", "60d", "again", retentionTag(logs))
+      .catch((e: unknown) => e);
+    expect((stale as ApiError).status).toBe(412);
+    // An operator is not a retention admin.
+    const alice = new McApi(base, tokens["ALICE"]!);
+    const refused = await alice.setRetention("logs", null, "x").catch((e: unknown) => e);
+    expect((refused as ApiError).code).toBe("not_allowed");
   });
 
   it("maps the server's refusals to ApiError codes", async () => {
