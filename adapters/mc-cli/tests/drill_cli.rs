@@ -144,3 +144,33 @@ fn a_fresh_key_is_written_beside_the_evidence_and_bad_arguments_are_refused() {
     assert_eq!(code, 2);
     assert!(stderr.contains("is not an ed25519 PKCS#8 key"), "{stderr}");
 }
+
+/// The drill evidence filed in the repository (`docs/evidence/drills-*`) still
+/// verifies with the public key filed beside it, and every drill in it passed.
+#[test]
+fn the_filed_drill_evidence_verifies() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/evidence");
+    let mut runs: Vec<_> = std::fs::read_dir(&docs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("drills-"))
+        })
+        .collect();
+    runs.sort();
+    assert!(
+        !runs.is_empty(),
+        "no drills-* directory in {}",
+        docs.display()
+    );
+    for run_dir in runs {
+        let (code, stdout, stderr) = run(mc()
+            .args(["drill", "verify"])
+            .arg(&run_dir)
+            .arg("--key")
+            .arg(run_dir.join("drill-key.pub")));
+        assert_eq!(code, 0, "{}: {stdout}{stderr}", run_dir.display());
+        assert!(!stdout.contains("FAIL"), "{stdout}");
+    }
+}
