@@ -151,9 +151,16 @@ fn watch_serves_metrics() {
     }
     let stdout = child.stdout.take().unwrap();
     let _child = Kill(child);
+    // Drain stdout on a thread for the child's whole life: a closed pipe would make
+    // its next print fail and the process exit.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut addr = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
+    for line in rx.iter() {
         if let Some(rest) = line.strip_prefix("metrics on http://") {
             addr = rest.strip_suffix("/metrics").map(str::to_string);
         }
