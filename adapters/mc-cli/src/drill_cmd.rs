@@ -166,6 +166,27 @@ fn now_text() -> String {
 }
 
 fn run_drills(which: Which, out: &Path, key: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let drills: Vec<Which> = match which {
+        Which::All => vec![
+            Which::Egress,
+            Which::StepupOutage,
+            Which::DriftStorm,
+            Which::Rollback,
+            Which::Lifecycle,
+        ],
+        one => vec![one],
+    };
+    // Evidence is written once: never over an earlier run's files (a stale artifact
+    // or a replaced key would make the earlier evidence misleading or unverifiable).
+    for d in &drills {
+        let dir = out.join(describe(*d).0);
+        if dir.exists() {
+            bail!(
+                "{} already holds evidence (written once): choose a new --out or remove it",
+                dir.display()
+            );
+        }
+    }
     let key = match key {
         Some(path) => EvidenceKey::from_pkcs8_pem(
             &std::fs::read_to_string(path)
@@ -176,6 +197,12 @@ fn run_drills(which: Which, out: &Path, key: Option<&Path>) -> anyhow::Result<Ex
             let key = EvidenceKey::generate()?;
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let pub_path = out.join("drill-key.pub");
+            if pub_path.exists() {
+                bail!(
+                    "{} already holds another run's key: pass --key with its private key, or choose a new --out",
+                    pub_path.display()
+                );
+            }
             std::fs::write(
                 &pub_path,
                 mc_evidence::dsse::public_key_to_pem(&key.verifying_key())?,
@@ -187,16 +214,6 @@ fn run_drills(which: Which, out: &Path, key: Option<&Path>) -> anyhow::Result<Ex
             );
             key
         }
-    };
-    let drills: Vec<Which> = match which {
-        Which::All => vec![
-            Which::Egress,
-            Which::StepupOutage,
-            Which::DriftStorm,
-            Which::Rollback,
-            Which::Lifecycle,
-        ],
-        one => vec![one],
     };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     // The process's Prometheus recorder, as `mc serve` installs it: the egress drill

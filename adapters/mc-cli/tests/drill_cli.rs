@@ -126,6 +126,24 @@ fn a_fresh_key_is_written_beside_the_evidence_and_bad_arguments_are_refused() {
         .arg("--key")
         .arg(out.join("drill-key.pub")));
     assert_eq!(code, 0, "{stdout}");
+    // Evidence is written once: the same drill again, or a fresh key over the filed
+    // one, is refused and writes nothing.
+    let (code, _, stderr) = run(mc().args(["drill", "run", "rollback", "--out"]).arg(&out));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("already holds evidence"), "{stderr}");
+    let key_before = std::fs::read(out.join("drill-key.pub")).unwrap();
+    let (code, _, stderr) = run(mc().args(["drill", "run", "egress", "--out"]).arg(&out));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("already holds another run's key"),
+        "{stderr}"
+    );
+    assert!(!out.join("egress").exists());
+    assert_eq!(
+        std::fs::read(out.join("drill-key.pub")).unwrap(),
+        key_before
+    );
+
     // Nothing to verify, and a key that is not a key: exit 2 with the reason.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
