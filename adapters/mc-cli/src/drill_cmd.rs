@@ -379,6 +379,20 @@ fn verify_one(dir: &Path, key: &ed25519_dalek::VerifyingKey) -> anyhow::Result<R
         bail!("report.json differs from the signed report");
     }
     let report: Report = serde_json::from_slice(&payload)?;
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    if report.drill != name {
+        bail!(
+            "the signed report is of drill {:?}, filed as {name:?}",
+            report.drill
+        );
+    }
+    let all_passed = !report.checks.is_empty() && report.checks.iter().all(|c| c.passed);
+    if report.passed != all_passed {
+        bail!(
+            "the report says passed = {} but its checks say {all_passed}",
+            report.passed
+        );
+    }
     // The audit excerpt must hold as many events as the signed report says, and
     // chain (each event's prev is the previous one's hash).
     let text = std::fs::read_to_string(dir.join("audit.jsonl"))?;

@@ -99,6 +99,19 @@ fn every_drill_passes_and_its_evidence_verifies_until_tampered_with() {
         "\"sig\": \"AAAA",
     );
     assert_eq!(code, 1);
+    // Evidence filed under another drill's name is refused.
+    let copy = out.join("lifecycle-copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["report.json", "report.dsse.json", "audit.jsonl"] {
+        std::fs::copy(out.join("rollback").join(f), copy.join(f)).unwrap();
+    }
+    let (code, stdout, _) = verify(&public);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains("FAIL  lifecycle-copy: the signed report is of drill \"rollback\""),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&copy).unwrap();
     // Untampered again: valid.
     assert_eq!(verify(&public).0, 0);
 
