@@ -28,10 +28,12 @@ fn repo() -> PathBuf {
 }
 
 /// What an expression may refer to besides the catalogue: the recording rules,
-/// each with the labels its series can carry.
+/// each with the labels its series can carry and the catalogue metrics it is
+/// computed from.
 #[derive(Default)]
 struct Known {
     rules: BTreeMap<String, BTreeSet<String>>,
+    draws: BTreeMap<String, BTreeSet<&'static str>>,
 }
 
 /// What one expression selects and groups by.
@@ -82,9 +84,32 @@ fn expand_grafana(expr: &str) -> Result<String, String> {
 /// The labels the series an expression yields can carry (an upper bound: the union
 /// of its selectors' labels).
 fn labels_of(expr: &str, known: &Known) -> Result<BTreeSet<String>, String> {
+    labels_in(&refs_of(expr)?, known)
+}
+
+/// What `expr` selects and groups by.
+fn refs_of(expr: &str) -> Result<Refs, String> {
     let ast = parser::parse(expr).map_err(|e| format!("does not parse: {e}"))?;
     let mut refs = Refs::default();
     walk_expr(&mut refs, &ast)?;
+    Ok(refs)
+}
+
+/// The catalogue metrics an expression draws: directly, or through recording rules.
+fn metrics_drawn(refs: &Refs, known: &Known) -> BTreeSet<&'static str> {
+    let mut drawn = BTreeSet::new();
+    for name in refs.selectors.iter().filter_map(|vs| vs.name.as_deref()) {
+        if let Some((spec, _)) = telemetry::series(name) {
+            drawn.insert(spec.name);
+        } else if let Some(via) = known.draws.get(name) {
+            drawn.extend(via.iter().copied());
+        }
+    }
+    drawn
+}
+
+/// [`labels_of`] for an expression already walked.
+fn labels_in(refs: &Refs, known: &Known) -> Result<BTreeSet<String>, String> {
     let mut in_scope = BTreeSet::new();
     for vs in &refs.selectors {
         in_scope.extend(check_selector(vs, known)?);
@@ -178,9 +203,12 @@ fn rules() -> (Known, Vec<yaml_serde::Value>) {
     for _ in 0..rules.len() {
         for r in &rules {
             if let (Some(record), Some(expr)) = (r["record"].as_str(), r["expr"].as_str())
-                && let Ok(labels) = labels_of(expr, &known)
+                && let Ok(refs) = refs_of(expr)
+                && let Ok(labels) = labels_in(&refs, &known)
             {
+                let draws = metrics_drawn(&refs, &known);
                 known.rules.insert(record.to_string(), labels);
+                known.draws.insert(record.to_string(), draws);
             }
         }
     }
@@ -262,14 +290,7 @@ fn every_rule_queries_only_exported_series_and_labels() {
 
 #[test]
 fn every_dashboard_query_selects_exported_series_and_labels() {
-    let (known, rules) = rules();
-    // Whether the recording rule `record` is computed from `metric`.
-    let rule_uses = |record: &str, metric: &str| {
-        rules.iter().any(|r| {
-            r["record"].as_str() == Some(record)
-                && r["expr"].as_str().is_some_and(|e| e.contains(metric))
-        })
-    };
+    let (known, _) = rules();
     let mut errors = Vec::new();
     let mut drawn = BTreeSet::new();
     for (file, board) in dashboards() {
@@ -277,25 +298,9 @@ fn every_dashboard_query_selects_exported_series_and_labels() {
         assert!(!qs.is_empty(), "{file} has no queries");
         for (at, expr) in qs {
             let checked = expand_grafana(&expr).and_then(|e| {
-                let ast = parser::parse(&e).map_err(|err| format!("does not parse: {err}"))?;
-                let mut refs = Refs::default();
-                walk_expr(&mut refs, &ast)?;
-                for vs in &refs.selectors {
-                    if let Some((spec, _)) = vs.name.as_deref().and_then(telemetry::series) {
-                        drawn.insert(spec.name);
-                    } else if let Some(name) = vs.name.as_deref()
-                        && known.rules.contains_key(name)
-                    {
-                        // A recording rule draws the metrics it is made of.
-                        drawn.extend(
-                            METRICS
-                                .iter()
-                                .map(|m| m.name)
-                                .filter(|m| rule_uses(name, m)),
-                        );
-                    }
-                }
-                labels_of(&e, &known)
+                let refs = refs_of(&e)?;
+                drawn.extend(metrics_drawn(&refs, &known));
+                labels_in(&refs, &known)
             });
             if let Err(e) = checked {
                 errors.push(format!("{file}, {at}: {e}\n    {expr}"));

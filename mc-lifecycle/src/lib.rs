@@ -200,7 +200,7 @@ async fn commit_change(
             kind: kind.to_string(),
         })?,
     };
-    let show = |t: Option<Ttl>| t.map_or_else(|| "none".to_string(), |t| t.to_string());
+    let show = |t: Option<Ttl>| mc_core::retention::show(t.map(|t| t.to_string()).as_deref());
     let mut attempt = 0;
     loop {
         attempt += 1;

@@ -33,6 +33,16 @@ pub fn install() -> Option<PrometheusHandle> {
     Some(handle)
 }
 
+/// `GET /metrics`: the recorder's Prometheus text format.
+pub fn metrics_router<S: Clone + Send + Sync + 'static>(
+    handle: PrometheusHandle,
+) -> axum::Router<S> {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(handle.render())),
+    )
+}
+
 /// Serves `/metrics` (Prometheus text format) on `addr` for a long-running command
 /// (`mc drift watch`, `mc egress proxy`); must run inside a tokio runtime. Returns
 /// the address bound (`addr` may ask for port 0).
@@ -46,10 +56,7 @@ pub async fn serve_metrics(addr: std::net::SocketAddr) -> anyhow::Result<std::ne
         .await
         .map_err(|e| anyhow::anyhow!("binding --metrics-listen {addr}: {e}"))?;
     let bound = listener.local_addr()?;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || std::future::ready(handle.render())),
-    );
+    let app = metrics_router(handle);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             eprintln!("metrics endpoint stopped: {e}");

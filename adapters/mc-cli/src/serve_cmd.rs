@@ -432,10 +432,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut app = mc_http::router(state);
     if let Some(handle) = crate::observability::install() {
         // Prometheus text format; buckets hold the SLO thresholds of the alert rules.
-        app = app.route(
-            "/metrics",
-            axum::routing::get(move || std::future::ready(handle.render())),
-        );
+        app = app.merge(crate::observability::metrics_router(handle));
     }
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

@@ -51,11 +51,6 @@ impl Registered {
         // A dropped sender (the registry is gone) counts as revoked too.
         let _ = rx.wait_for(|revoked| *revoked).await;
     }
-
-    /// Whether the task's credential has been revoked.
-    pub fn is_revoked(&self) -> bool {
-        *self.revoked.borrow() || self.revoked.has_changed().is_err()
-    }
 }
 
 struct Entry {

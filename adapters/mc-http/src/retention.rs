@@ -153,11 +153,8 @@ impl From<LifecycleError> for Problem {
 
 /// The entity tag of a kind's override: `"none"` or the period (`"30d"`).
 fn etag(k: &KindRetention) -> String {
-    format!(
-        "\"{}\"",
-        k.override_ttl
-            .map_or_else(|| "none".to_string(), |t| t.to_string())
-    )
+    let text = k.override_ttl.map(|t| t.to_string());
+    format!("\"{}\"", mc_core::retention::show(text.as_deref()))
 }
 
 /// `If-Match`: absent or `*` → unconditional; `"none"` → no override; `"30d"` →
